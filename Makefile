@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything else is plumbing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test stop lint install browser clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "enforce needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/enforce dev up
+	$(BIN)/enforce open cases/clearview.toml --if-absent
+	@$(BIN)/enforce dev hints
+
+stop:
+	@if [ -x $(BIN)/enforce ]; then $(BIN)/enforce dev down; else echo "nothing to stop"; fi
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean: stop
+	rm -rf $(VENV) .data

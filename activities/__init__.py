@@ -1,0 +1,1 @@
+"""Side effects of an investigation: documents, notices, delivery."""

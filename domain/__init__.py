@@ -1,0 +1,1 @@
+"""Pure domain model of a multi-authority investigation: events, state, procedures, calendars. No I/O."""

@@ -1,0 +1,143 @@
+"""A case file: what a case officer writes to open an investigation (documented in docs/case-file.md)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain.errors import DataError, describe_validation_error
+from domain.procedure import Procedure
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+RESPONDENT = "respondent"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(Strict):
+    name: str = Field(min_length=1)
+    # Only organisations are named in search attributes; a person's name stays in the encrypted-able payloads.
+    kind: Literal["organisation", "person"] = "organisation"
+
+
+class Recipient(Strict):
+    """Where notices to one party go: `outbox`, a folder per recipient."""
+
+    id: str
+    name: str
+    channel: Literal["outbox"] = "outbox"
+
+
+class RespondentSpec(Party):
+    channel: Literal["outbox"] = "outbox"
+
+    def party(self) -> Party:
+        return Party(name=self.name, kind=self.kind)
+
+    def recipient(self) -> Recipient:
+        return Recipient(id=RESPONDENT, name=self.name, channel=self.channel)
+
+
+class Issue(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(min_length=1)
+
+
+class Step(BaseModel):
+    """A scripted step for simulation: when, who, which action; the action's own fields ride along."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    on: date
+    by: str
+    action: str = Field(min_length=1)
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class CaseFile(Strict):
+    slug: str = Field(pattern=SLUG)
+    title: str = Field(min_length=1)
+    procedure: str
+    opened: date
+    lead: str
+    authorities: list[str] = Field(min_length=1)
+    respondent: RespondentSpec
+    issues: list[Issue] = Field(min_length=1)
+    files: dict[str, str] = Field(default_factory=dict, description="File number per authority")
+    linked: list[str] = Field(default_factory=list, description="Slugs of linked cases")
+    steps: list[Step] = Field(default_factory=list)
+
+    @field_validator("authorities")
+    @classmethod
+    def _no_repeats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("an authority is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CaseFile:
+        if self.lead not in self.authorities:
+            raise ValueError(f"lead: {self.lead!r} is not among the authorities {self.authorities}")
+        for aid in self.files:
+            if aid not in self.authorities:
+                raise ValueError(f"files.{aid}: not among the authorities {self.authorities}")
+        for i, step in enumerate(self.steps):
+            if step.on < self.opened:
+                raise ValueError(f"steps[{i}].on: {step.on} is before the case opened ({self.opened})")
+            if i and step.on < self.steps[i - 1].on:
+                raise ValueError(f"steps[{i}].on: steps must be in date order")
+            if step.by not in self.authorities and step.by != RESPONDENT:
+                raise ValueError(f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent'")
+        return self
+
+    def check_against(self, procedure: Procedure, source: str) -> None:
+        known = ", ".join(procedure.authorities)
+        for i, aid in enumerate(self.authorities):
+            if aid not in procedure.authorities:
+                raise DataError(
+                    source, f"authorities[{i}]", f"unknown authority {aid!r} (procedure {procedure.id} knows {known})"
+                )
+
+
+def _field_at(text: str, line_no: int) -> str:
+    """The key on a TOML line, to name the field when the TOML parser rejects a value."""
+    lines = text.splitlines()
+    if 0 < line_no <= len(lines):
+        m = re.match(r"\s*([A-Za-z0-9_.\"-]+)\s*=", lines[line_no - 1])
+        if m:
+            return m.group(1).strip('"')
+    return f"line {line_no}"
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        field = _field_at(text, int(m.group(1))) if m else "(file)"
+        raise DataError(source, field, f"not valid TOML: {str(e).split(' (at')[0]}") from None
+
+
+def parse_case(text: str, source: str, lookup: Callable[[str], Procedure] | None = None) -> CaseFile:
+    """Validate a case file's text; `lookup(pid)` finds its procedure (KeyError when unknown)."""
+    data = parse_toml(text, source)
+    try:
+        case = CaseFile.model_validate(data)
+    except Exception as e:
+        raise describe_validation_error(source, e) from None
+    if lookup is not None:
+        try:
+            procedure = lookup(case.procedure)
+        except KeyError:
+            raise DataError(source, "procedure", f"unknown procedure {case.procedure!r}") from None
+        case.check_against(procedure, source)
+    return case

@@ -1,0 +1,77 @@
+"""Notices: what the investigation asks to be served, and the proof of service that comes back."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.case import Issue, Recipient
+from domain.procedure import Procedure
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    short: str
+    cite: str
+    section: str
+    file: str = ""
+
+
+class NoticeRequest(BaseModel):
+    """Everything the delivery activity needs; small, so it sits well in history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notice_id: str
+    kind: str
+    procedure: str
+    case_slug: str
+    case_title: str
+    issues: list[Issue]
+    senders: list[Sender]
+    to: Recipient
+    dated: date
+    due: date | None = None
+    due_rule: str = ""
+
+    @property
+    def section(self) -> str:
+        return "; ".join(f"{s.cite} {s.section}".strip() for s in self.senders if s.section)
+
+
+class NoticeReceipt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    notice_id: str
+    channel: str
+    message_id: str
+    # Wall-clock time at the recipient's end; the workflow records the case clock beside it.
+    transmitted_at: datetime
+    document: str
+    sha256: str
+
+
+def notice_id(slug: str, trigger_seq: int, kind: str, recipient: str) -> str:
+    """Derived from the record, so a replay or a retry names the same notice and never serves it twice."""
+    return f"{slug}-{trigger_seq:04d}-{kind}-{recipient}"
+
+
+def senders_for(procedure: Procedure, authority_ids: list[str], files: dict[str, str], step: str) -> list[Sender]:
+    out = []
+    for aid in authority_ids:
+        auth = procedure.authority(aid)
+        out.append(
+            Sender(
+                id=aid,
+                name=auth.name,
+                short=auth.short,
+                cite=auth.cite,
+                section=auth.sections.get(step, ""),
+                file=files.get(aid, ""),
+            )
+        )
+    return out

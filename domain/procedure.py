@@ -1,0 +1,192 @@
+"""Procedures as data: which authorities a procedure knows, their powers, calendars and clocks.
+
+A procedure file is TOML validated by these models. Adding a procedure (the EU one-stop-shop, say) is a
+new file, not new workflow code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.errors import DataError, describe_validation_error
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Power(StrEnum):
+    RECOMMEND = "recommend"
+    ORDER_AFTER_INVESTIGATION = "order-after-investigation"
+    ORDER_AFTER_INQUIRY = "order-after-inquiry"
+    COURT_APPLICATION = "court-application"
+    COMPLIANCE_AGREEMENT = "compliance-agreement"
+    MONETARY_PENALTY = "monetary-penalty"
+
+
+class DeadlineKind(StrEnum):
+    REPORT = "report"
+    RESPONSE = "response"
+    REPRESENTATIONS = "representations"
+    INFORMATION = "information"
+    INQUIRY = "inquiry"
+    COMPLIANCE = "compliance"
+    COURT_APPLICATION = "court-application"
+    OBJECTION = "objection"
+    COMMENTS = "comments"
+
+
+class DeadlineUnit(StrEnum):
+    DAYS = "days"
+    MONTHS = "months"
+    YEARS = "years"
+
+
+class SkipDay(StrEnum):
+    """Days a statute-defined 'day' does not count (BC PIPA: Saturdays and holidays)."""
+
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
+    HOLIDAYS = "holidays"
+
+
+class Rollover(StrEnum):
+    NONE = "none"
+    # Interpretation Acts: a last day on a holiday moves to the next day that is not one.
+    NEXT_DAY = "next-day"
+
+
+class CalendarDay(Strict):
+    date: date
+    name: str
+    cite: str = Field(description="The statute that adds or removes this day")
+
+
+class CalendarSpec(Strict):
+    """A jurisdiction's holidays: the `holidays` package's list, corrected to what the statute says."""
+
+    country: str = "CA"
+    subdiv: str | None = None
+    # The package's lists by purpose: 'public' (employment standards), 'government' (federal workplaces),
+    # 'optional'. None of them is an Interpretation Act's list; `include` picks the statute's names from them.
+    categories: list[str] = Field(default_factory=lambda: ["public"])
+    # Names are matched in this language. Without it the package follows the process locale (LANGUAGE,
+    # LANG), so the same calendar would have other names, and lose its include/exclude, on another machine.
+    language: str | None = Field(default=None, description="Default: the package's language for the country")
+    # The package moves holidays that fall on a weekend to an 'observed' weekday; no Interpretation Act does.
+    observed: bool = False
+    # Weekdays that are holidays every week (0 = Monday ... 6 = Sunday): Sunday is a holiday in every Act.
+    weekly: list[int] = [6]
+    include: list[str] = Field(
+        default_factory=list, description="Holiday names kept from the package; empty keeps all of them"
+    )
+    exclude: list[str] = Field(default_factory=list, description="Holiday names the statute does not list")
+    easter_offsets: dict[str, int] = Field(
+        default_factory=dict,
+        description="Holidays the package lacks, by name, in days from Easter Sunday (Easter Monday = 1)",
+    )
+    sunday_next: list[str] = Field(
+        default_factory=list,
+        description="Holiday names whose next day is also a holiday when they fall on a Sunday "
+        "(Holidays Act (Canada) s.2: Canada Day is July 2 when July 1 is a Sunday)",
+    )
+    add: list[CalendarDay] = Field(default_factory=list)
+    remove: list[CalendarDay] = Field(default_factory=list)
+    statute: str = ""
+
+
+class DeadlineRule(Strict):
+    """How a statute counts one clock. The engine computes every due date from these; no case file holds one."""
+
+    kind: DeadlineKind
+    count: int = Field(gt=0)
+    unit: DeadlineUnit
+    skip: list[SkipDay] = Field(default_factory=list)
+    trigger: str = Field(description="The event type the clock runs from (its receipt, for a notice)")
+    calendars: list[str] = Field(min_length=1)
+    rollover: Rollover = Rollover.NEXT_DAY
+    pausable: bool = False
+    reminders: list[int] = Field(default_factory=list, description="Countable days before the due date")
+    on_missed: str = Field(default="flag", description="Consequence the procedure names when the clock runs out")
+    owed_by: str = Field(default="respondent", description="Who owes the step: respondent, lead, or authority")
+    statute: str
+    summary: str = Field(description="A line for people, e.g. 'BC PIPA s.53: comply with order {order}'")
+
+
+class AuthorityDef(Strict):
+    name: str
+    short: str
+    statute: str
+    cite: str = Field(description="The statute's short citation, e.g. 'BC PIPA'")
+    jurisdiction: str
+    calendar: str
+    language: Literal["en", "fr"] = "en"
+    powers: list[Power]
+    sections: dict[str, str] = Field(default_factory=dict, description="Statutory section per step")
+    deadlines: dict[str, DeadlineRule] = Field(default_factory=dict)
+    court: str = ""
+
+
+class FindingsRule(StrEnum):
+    UNANIMITY = "unanimity"
+    PROCEED_WITH_CONCURRING = "proceed-with-concurring"
+
+
+class Procedure(Strict):
+    id: str
+    title: str
+    description: str = ""
+    findings_rule: FindingsRule = FindingsRule.PROCEED_WITH_CONCURRING
+    calendars: dict[str, CalendarSpec]
+    authorities: dict[str, AuthorityDef]
+
+    @model_validator(mode="after")
+    def _calendars_known(self) -> Procedure:
+        for aid, auth in self.authorities.items():
+            if auth.calendar not in self.calendars:
+                raise ValueError(f"authorities.{aid}.calendar: unknown calendar {auth.calendar!r}")
+            for kind, rule in auth.deadlines.items():
+                for cal in rule.calendars:
+                    if cal not in self.calendars:
+                        raise ValueError(f"authorities.{aid}.deadlines.{kind}.calendars: unknown calendar {cal!r}")
+        return self
+
+    def authority(self, aid: str) -> AuthorityDef:
+        return self.authorities[aid]
+
+
+PROCEDURES_DIR = resources.files("domain") / "procedures"
+
+
+def parse_procedure(text: str, source: str) -> Procedure:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(source, "(file)", f"not valid TOML: {e}") from None
+    try:
+        return Procedure.model_validate(data)
+    except Exception as e:  # pydantic.ValidationError, or a validator's ValueError
+        raise describe_validation_error(source, e) from None
+
+
+def load_procedure(pid: str, search: list[Path] | None = None) -> Procedure:
+    """Find a procedure by id: in the given folders first, then among those shipped with the package."""
+    for folder in search or []:
+        path = Path(folder) / f"{pid}.toml"
+        if path.is_file():
+            return parse_procedure(path.read_text(encoding="utf-8"), str(path))
+    shipped = PROCEDURES_DIR / f"{pid}.toml"
+    if shipped.is_file():
+        return parse_procedure(shipped.read_text(encoding="utf-8"), f"procedure {pid}")
+    raise KeyError(pid)
+
+
+def known_procedures() -> list[str]:
+    return sorted(p.name.removesuffix(".toml") for p in PROCEDURES_DIR.iterdir() if p.name.endswith(".toml"))

@@ -1,0 +1,1 @@
+"""The `enforce` command line: cases, the local dev stack, and presentation."""

@@ -1,0 +1,30 @@
+"""Reading case files from disk into validated domain models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from domain.case import CaseFile, parse_case
+from domain.errors import DataError
+from domain.procedure import Procedure, load_procedure
+
+
+def load_case(path: Path) -> tuple[CaseFile, Procedure]:
+    """The case file and its procedure, or a DataError naming the file and the field."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(source, "(file)", "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(source, "(file)", f"cannot be read: {e}") from None
+    # Procedures next to the case files (a `procedures/` folder beside them) win over the shipped ones.
+    search = [path.parent / "procedures", path.parent.parent / "procedures"]
+    procedures: dict[str, Procedure] = {}
+
+    def lookup(pid: str) -> Procedure:
+        procedures[pid] = load_procedure(pid, search)
+        return procedures[pid]
+
+    case = parse_case(text, source, lookup)
+    return case, procedures[case.procedure]

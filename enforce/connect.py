@@ -1,0 +1,40 @@
+"""One way to reach Temporal, shared by the CLI, the worker and the tests: the SDK's environment
+configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS*, TEMPORAL_API_KEY, config profiles) and the
+pydantic data converter."""
+
+from __future__ import annotations
+
+import os
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from enforce import settings
+
+
+class Unreachable(Exception):
+    def __init__(self, address: str, cause: str):
+        self.address = address
+        super().__init__(
+            f"Temporal is not reachable at {address} ({cause}); start it with `enforce dev up` or set TEMPORAL_ADDRESS"
+        )
+
+
+def connect_config() -> dict:
+    config = dict(ClientConfig.load_client_connect_config())
+    if not os.environ.get("TEMPORAL_ADDRESS"):
+        # No explicit address: the dev stack started from this folder, wherever its port is.
+        config["target_host"] = settings.temporal_address()
+    config.setdefault("namespace", settings.namespace())
+    return config
+
+
+async def connect(*, retries: int = 0) -> Client:
+    config = connect_config()
+    address = config.get("target_host", settings.temporal_address())
+    try:
+        return await Client.connect(**config, data_converter=pydantic_data_converter)
+    except Exception as e:  # the SDK raises RuntimeError with a transport message
+        cause = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise Unreachable(address, cause) from None

@@ -1,0 +1,52 @@
+"""The workflow's current details: the Markdown the Temporal UI shows on the case's page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.case import CaseFile
+from domain.events import Event
+from domain.procedure import Procedure
+from domain.state import InvestigationState
+
+RECENT = 5
+
+
+def current_details(state: InvestigationState, events: Sequence[Event], now: datetime) -> str:
+    lines = [
+        f"**Stage:** {state.stage.value if state.stage else 'opening'} · **case date:** {now.date().isoformat()}",
+        f"**Whose move:** {state.awaiting_party}",
+        "",
+        "| authority | file | role |",
+        "|---|---|---|",
+    ]
+    for aid in state.authorities:
+        lines.append(f"| {aid} | {state.files.get(aid, '')} | {'lead' if aid == state.lead else 'co-investigator'} |")
+    if state.undelivered:
+        lines += ["", "**Undelivered notices:** " + ", ".join(n.notice_id for n in state.undelivered)]
+    lines += ["", "**Recent events:**", ""]
+    for e in events[-RECENT:]:
+        lines.append(f"- {e.on.date().isoformat()} {e.type} (by {e.by})")
+    return "\n".join(lines)
+
+
+def static_summary(case: CaseFile, procedure: Procedure) -> str:
+    """One line for the workflow list. A person's name stays out: user metadata is not encrypted."""
+    who = case.respondent.name if case.respondent.kind == "organisation" else f"a natural person ({case.slug})"
+    parties = ", ".join(procedure.authority(a).short + (" (lead)" if a == case.lead else "") for a in case.authorities)
+    kind = "Joint investigation" if len(case.authorities) > 1 else "Investigation"
+    return f"{kind} of {who}: {parties}"
+
+
+def static_details(case: CaseFile, procedure: Procedure) -> str:
+    lines = [f"**{case.title}** · procedure `{procedure.id}` · opened {case.opened.isoformat()}", ""]
+    lines += ["| authority | law | file |", "|---|---|---|"]
+    for aid in case.authorities:
+        auth = procedure.authority(aid)
+        lines.append(f"| {auth.short} | {auth.cite} | {case.files.get(aid, '')} |")
+    lines += ["", "**Issues**", ""]
+    lines += [f"{i}. {issue.title}" for i, issue in enumerate(case.issues, 1)]
+    if case.linked:
+        lines += ["", "**Linked cases:** " + ", ".join(f"investigation-{s}" for s in case.linked)]
+    return "\n".join(lines)

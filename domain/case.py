@@ -99,14 +99,6 @@ class CaseFile(Strict):
                 raise ValueError(f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent'")
         return self
 
-    def check_against(self, procedure: Procedure, source: str) -> None:
-        known = ", ".join(procedure.authorities)
-        for i, aid in enumerate(self.authorities):
-            if aid not in procedure.authorities:
-                raise DataError(
-                    source, f"authorities[{i}]", f"unknown authority {aid!r} (procedure {procedure.id} knows {known})"
-                )
-
 
 def _field_at(text: str, line_no: int) -> str:
     """The key on a TOML line, to name the field when the TOML parser rejects a value."""
@@ -130,14 +122,25 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
 def parse_case(text: str, source: str, lookup: Callable[[str], Procedure] | None = None) -> CaseFile:
     """Validate a case file's text; `lookup(pid)` finds its procedure (KeyError when unknown)."""
     data = parse_toml(text, source)
+    procedure = None
+    # The procedure decides which authorities exist, so it is checked before the fields that name them.
+    if lookup is not None and isinstance(data.get("procedure"), str):
+        try:
+            procedure = lookup(data["procedure"])
+        except KeyError:
+            raise DataError(source, "procedure", f"unknown procedure {data['procedure']!r}") from None
+        if isinstance(data.get("authorities"), list):
+            check_authorities(data["authorities"], procedure, source)
     try:
-        case = CaseFile.model_validate(data)
+        return CaseFile.model_validate(data)
     except Exception as e:
         raise describe_validation_error(source, e) from None
-    if lookup is not None:
-        try:
-            procedure = lookup(case.procedure)
-        except KeyError:
-            raise DataError(source, "procedure", f"unknown procedure {case.procedure!r}") from None
-        case.check_against(procedure, source)
-    return case
+
+
+def check_authorities(authorities: list, procedure: Procedure, source: str) -> None:
+    known = ", ".join(procedure.authorities)
+    for i, aid in enumerate(authorities):
+        if aid not in procedure.authorities:
+            raise DataError(
+                source, f"authorities[{i}]", f"unknown authority {aid!r} (procedure {procedure.id} knows {known})"
+            )

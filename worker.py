@@ -15,8 +15,9 @@ from activities.notices import serve_notice
 from enforce import logs, settings
 from enforce.connect import Unreachable, connect
 from workflows.investigation import InvestigationWorkflow
+from workflows.track import AuthorityTrackWorkflow
 
-WORKFLOWS = [InvestigationWorkflow]
+WORKFLOWS = [InvestigationWorkflow, AuthorityTrackWorkflow]
 ACTIVITIES = [serve_notice]
 
 log = structlog.get_logger("enforce.worker")

@@ -50,6 +50,11 @@ class Issue(Strict):
     title: str = Field(min_length=1)
 
 
+class Recommendation(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    text: str = Field(min_length=1)
+
+
 class Step(BaseModel):
     """A scripted step for simulation: when, who, which action; the action's own fields ride along."""
 
@@ -74,6 +79,7 @@ class CaseFile(Strict):
     issues: list[Issue] = Field(min_length=1)
     files: dict[str, str] = Field(default_factory=dict, description="File number per authority")
     linked: list[str] = Field(default_factory=list, description="Slugs of linked cases")
+    contacts: dict[str, Recipient] = Field(default_factory=dict, description="Where an authority's notices go")
     steps: list[Step] = Field(default_factory=list)
 
     @field_validator("authorities")
@@ -132,9 +138,27 @@ def parse_case(text: str, source: str, lookup: Callable[[str], Procedure] | None
         if isinstance(data.get("authorities"), list):
             check_authorities(data["authorities"], procedure, source)
     try:
-        return CaseFile.model_validate(data)
+        case = CaseFile.model_validate(data)
     except Exception as e:
         raise describe_validation_error(source, e) from None
+    check_steps(case, source)
+    return case
+
+
+def check_steps(case: CaseFile, source: str) -> None:
+    """Each scripted step must be an action of the vocabulary with the fields that action takes."""
+    from domain.actions import parse_action  # the actions know the case's types, not the reverse
+    from domain.errors import Rejected
+
+    for i, step in enumerate(case.steps):
+        try:
+            parse_action(step.action, {"by": step.by, **step.fields()})
+        except Rejected as e:
+            field, _, msg = str(e).partition(": ")
+            if field == step.action and ": " in msg:
+                field, _, msg = msg.partition(": ")
+                raise DataError(source, f"steps[{i}].{field}", msg) from None
+            raise DataError(source, f"steps[{i}].action", str(e)) from None
 
 
 def check_authorities(authorities: list, procedure: Procedure, source: str) -> None:

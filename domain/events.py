@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from domain.case import Issue, Party, Recipient
+from domain.case import Issue, Party, Recipient, Recommendation
 
 
 class Event(BaseModel):
@@ -34,6 +34,8 @@ class InvestigationOpened(Event):
     files: dict[str, str] = {}
     opened: date
     linked: list[str] = []
+    # Where each party's notices go (the respondent and any authority given a channel in the case file).
+    contacts: dict[str, Recipient] = {}
 
 
 class NoticeServed(Event):
@@ -50,6 +52,10 @@ class NoticeServed(Event):
     delivered_at: datetime
     document: str
     sha256: str
+    # The event that made this notice necessary; clocks that run from receipt start here.
+    cause: int = 0
+    cause_type: str = ""
+    deadline: str = ""
 
 
 class NoticeFailed(Event):
@@ -60,14 +66,299 @@ class NoticeFailed(Event):
     to: Recipient
     channel: str
     reason: str
+    cause: int = 0
+    cause_type: str = ""
 
+
+class InformationRequested(Event):
+    type: Literal["InformationRequested"] = "InformationRequested"
+    request_id: str
+    authority: str
+    items: list[str]
+
+
+class InformationProvided(Event):
+    type: Literal["InformationProvided"] = "InformationProvided"
+    request_id: str
+    summary: str = ""
+
+
+class EvidenceRecorded(Event):
+    type: Literal["EvidenceRecorded"] = "EvidenceRecorded"
+    evidence_id: str
+    authority: str
+    description: str
+    sha256: str = ""
+    scope: list[str] = ["all"]
+    purpose: str
+
+
+class VoluntaryMeasureTaken(Event):
+    type: Literal["VoluntaryMeasureTaken"] = "VoluntaryMeasureTaken"
+    description: str
+
+
+class PreliminaryReportIssued(Event):
+    type: Literal["PreliminaryReportIssued"] = "PreliminaryReportIssued"
+    summary: str
+
+
+class RepresentationsReceived(Event):
+    type: Literal["RepresentationsReceived"] = "RepresentationsReceived"
+    authority: str = ""
+    summary: str
+
+
+class FindingsDrafted(Event):
+    type: Literal["FindingsDrafted"] = "FindingsDrafted"
+    finding: str
+    summary: str
+
+
+class FindingsConcurred(Event):
+    type: Literal["FindingsConcurred"] = "FindingsConcurred"
+    authority: str
+
+
+class FindingsDissented(Event):
+    type: Literal["FindingsDissented"] = "FindingsDissented"
+    authority: str
+    finding: str
+    reasons: str
+
+
+class FindingsIssued(Event):
+    """One report, a finding per authority."""
+
+    type: Literal["FindingsIssued"] = "FindingsIssued"
+    findings: dict[str, str]
+    summary: str
+
+
+class RecommendationsIssued(Event):
+    type: Literal["RecommendationsIssued"] = "RecommendationsIssued"
+    recommendations: list[Recommendation]
+
+
+class RecommendationAnswered(Event):
+    type: Literal["RecommendationAnswered"] = "RecommendationAnswered"
+    recommendation: str
+    answer: Literal["accepted", "refused"]
+    # No answer before the response deadline: a deemed refusal.
+    deemed: bool = False
+
+
+class DeadlineSet(Event):
+    type: Literal["DeadlineSet"] = "DeadlineSet"
+    deadline_id: str
+    authority: str
+    owner: str
+    kind: str
+    rule: str
+    statute: str
+    summary: str
+    trigger: date
+    due: date
+    owed_by: str
+    count: int
+    unit: str
+    subject: str = ""
+
+
+class DeadlineExtended(Event):
+    type: Literal["DeadlineExtended"] = "DeadlineExtended"
+    deadline_id: str
+    previous: date
+    due: date
+    reason: str
+    notified: list[str]
+    anticipated_completion: date | None = None
+
+
+class DeadlinePaused(Event):
+    type: Literal["DeadlinePaused"] = "DeadlinePaused"
+    deadline_id: str
+    cause: str
+    remaining: int
+
+
+class DeadlineResumed(Event):
+    type: Literal["DeadlineResumed"] = "DeadlineResumed"
+    deadline_id: str
+    due: date
+    remaining: int
+
+
+class DeadlineMet(Event):
+    type: Literal["DeadlineMet"] = "DeadlineMet"
+    deadline_id: str
+
+
+class DeadlineMissed(Event):
+    type: Literal["DeadlineMissed"] = "DeadlineMissed"
+    deadline_id: str
+    consequence: str
+
+
+class DeadlineCancelled(Event):
+    type: Literal["DeadlineCancelled"] = "DeadlineCancelled"
+    deadline_id: str
+    reason: str
+
+
+class EscalationStarted(Event):
+    type: Literal["EscalationStarted"] = "EscalationStarted"
+    authorities: list[str]
+    reason: str
+
+
+class InquiryOpened(Event):
+    type: Literal["InquiryOpened"] = "InquiryOpened"
+    authority: str
+
+
+class OrderIssued(Event):
+    type: Literal["OrderIssued"] = "OrderIssued"
+    authority: str
+    order: str
+    terms: str = ""
+    comply_within_days: int | None = None
+
+
+class JudicialReviewFiled(Event):
+    type: Literal["JudicialReviewFiled"] = "JudicialReviewFiled"
+    authority: str
+    court: str
+    kind: Literal["judicial-review", "appeal"] = "judicial-review"
+    order: str = ""
+
+
+class StayGranted(Event):
+    type: Literal["StayGranted"] = "StayGranted"
+    authority: str
+    court: str
+    order: str = ""
+
+
+class CourtDecisionRecorded(Event):
+    type: Literal["CourtDecisionRecorded"] = "CourtDecisionRecorded"
+    authority: str
+    court: str
+    outcome: Literal["upheld", "quashed", "partly-struck", "dismissed", "granted"]
+    citation: str = ""
+
+
+class CourtApplicationFiled(Event):
+    type: Literal["CourtApplicationFiled"] = "CourtApplicationFiled"
+    authority: str
+    court: str
+
+
+class ComplianceAgreementSigned(Event):
+    type: Literal["ComplianceAgreementSigned"] = "ComplianceAgreementSigned"
+    authority: str
+    terms: str
+
+
+class ComplianceVerified(Event):
+    type: Literal["ComplianceVerified"] = "ComplianceVerified"
+    authority: str
+    # A recommendation id (joint monitoring) or an order number (a track's own).
+    subject: str
+
+
+class NonComplianceFound(Event):
+    type: Literal["NonComplianceFound"] = "NonComplianceFound"
+    authority: str
+    subject: str
+    reason: str
+
+
+class TrackClosed(Event):
+    type: Literal["TrackClosed"] = "TrackClosed"
+    authority: str
+    outcome: str
+
+
+class InvestigationClosed(Event):
+    type: Literal["InvestigationClosed"] = "InvestigationClosed"
+    outcomes: dict[str, str]
+
+
+ALL_EVENTS = (
+    InvestigationOpened,
+    NoticeServed,
+    NoticeFailed,
+    InformationRequested,
+    InformationProvided,
+    EvidenceRecorded,
+    VoluntaryMeasureTaken,
+    PreliminaryReportIssued,
+    RepresentationsReceived,
+    FindingsDrafted,
+    FindingsConcurred,
+    FindingsDissented,
+    FindingsIssued,
+    RecommendationsIssued,
+    RecommendationAnswered,
+    DeadlineSet,
+    DeadlineExtended,
+    DeadlinePaused,
+    DeadlineResumed,
+    DeadlineMet,
+    DeadlineMissed,
+    DeadlineCancelled,
+    EscalationStarted,
+    InquiryOpened,
+    OrderIssued,
+    JudicialReviewFiled,
+    StayGranted,
+    CourtDecisionRecorded,
+    CourtApplicationFiled,
+    ComplianceAgreementSigned,
+    ComplianceVerified,
+    NonComplianceFound,
+    TrackClosed,
+    InvestigationClosed,
+)
 
 AnyEvent = Annotated[
-    InvestigationOpened | NoticeServed | NoticeFailed,
+    InvestigationOpened
+    | NoticeServed
+    | NoticeFailed
+    | InformationRequested
+    | InformationProvided
+    | EvidenceRecorded
+    | VoluntaryMeasureTaken
+    | PreliminaryReportIssued
+    | RepresentationsReceived
+    | FindingsDrafted
+    | FindingsConcurred
+    | FindingsDissented
+    | FindingsIssued
+    | RecommendationsIssued
+    | RecommendationAnswered
+    | DeadlineSet
+    | DeadlineExtended
+    | DeadlinePaused
+    | DeadlineResumed
+    | DeadlineMet
+    | DeadlineMissed
+    | DeadlineCancelled
+    | EscalationStarted
+    | InquiryOpened
+    | OrderIssued
+    | JudicialReviewFiled
+    | StayGranted
+    | CourtDecisionRecorded
+    | CourtApplicationFiled
+    | ComplianceAgreementSigned
+    | ComplianceVerified
+    | NonComplianceFound
+    | TrackClosed
+    | InvestigationClosed,
     Field(discriminator="type"),
 ]
 
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default for cls in (InvestigationOpened, NoticeServed, NoticeFailed)
-)
+EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["type"].default: cls for cls in ALL_EVENTS}

@@ -37,6 +37,11 @@ class NoticeRequest(BaseModel):
     dated: date
     due: date | None = None
     due_rule: str = ""
+    # The event that made it necessary (its seq and type in the sending workflow's record).
+    cause: int = 0
+    cause_type: str = ""
+    deadline: str = ""
+    context: dict[str, str] = {}
 
     @property
     def section(self) -> str:
@@ -55,9 +60,10 @@ class NoticeReceipt(BaseModel):
     sha256: str
 
 
-def notice_id(slug: str, trigger_seq: int, kind: str, recipient: str) -> str:
-    """Derived from the record, so a replay or a retry names the same notice and never serves it twice."""
-    return f"{slug}-{trigger_seq:04d}-{kind}-{recipient}"
+def notice_id(log: str, trigger_seq: int, kind: str, recipient: str) -> str:
+    """Derived from the record (`log` names it: the case's slug, or `<slug>.<authority>` for a track), so a
+    replay or a retry names the same notice and never serves it twice."""
+    return f"{log}-{trigger_seq:04d}-{kind}-{recipient}"
 
 
 def senders_for(procedure: Procedure, authority_ids: list[str], files: dict[str, str], step: str) -> list[Sender]:

@@ -109,15 +109,41 @@ class DeadlineRule(Strict):
     count: int = Field(gt=0)
     unit: DeadlineUnit
     skip: list[SkipDay] = Field(default_factory=list)
-    trigger: str = Field(description="The event type the clock runs from (its receipt, for a notice)")
+    trigger: str = Field(description="The event type the clock runs from")
+    # Deadlines run from receipt of a notice: `service` starts the clock when the trigger's notice is served.
+    runs_from: Literal["event", "service"] = "event"
+    scope: Literal["case", "track"] = Field(
+        default="track", description="`case`: a joint clock the lead's workflow runs; `track`: the authority's own"
+    )
     calendars: list[str] = Field(min_length=1)
     rollover: Rollover = Rollover.NEXT_DAY
     pausable: bool = False
+    met_by: list[str] = Field(default_factory=list, description="Event types that meet the deadline")
+    paused_by: list[str] = Field(default_factory=list, description="Event types that stop the clock")
+    resumed_by: list[str] = Field(default_factory=list, description="Event types that restart a stopped clock")
     reminders: list[int] = Field(default_factory=list, description="Countable days before the due date")
-    on_missed: str = Field(default="flag", description="Consequence the procedure names when the clock runs out")
-    owed_by: str = Field(default="respondent", description="Who owes the step: respondent, lead, or authority")
+    on_missed: Literal["flag", "deemed-refusal", "non-compliance", "close-track", "decide-findings"] = "flag"
+    owed_by: Literal["respondent", "authority"] = "respondent"
+    extend_by: Literal["authority", "lead", "none"] = "authority"
+    extension_needs_completion_date: bool = False
     statute: str
     summary: str = Field(description="A line for people, e.g. 'BC PIPA s.53: comply with order {order}'")
+
+    @model_validator(mode="after")
+    def _pauses(self) -> DeadlineRule:
+        if self.paused_by and not self.pausable:
+            raise ValueError("paused_by: this clock is not pausable (set pausable = true)")
+        return self
+
+
+class NoticeSpec(Strict):
+    """Which notice an event sends, to whom, under which of the sender's sections."""
+
+    kind: str
+    to: Literal["respondent", "co-authorities"] = "respondent"
+    # `all`: a joint act, sent by every authority of the case; `actor`: by the authority that acted.
+    senders: Literal["all", "actor"] = "actor"
+    section: str = "notice"
 
 
 class AuthorityDef(Strict):
@@ -146,6 +172,7 @@ class Procedure(Strict):
     findings_rule: FindingsRule = FindingsRule.PROCEED_WITH_CONCURRING
     calendars: dict[str, CalendarSpec]
     authorities: dict[str, AuthorityDef]
+    notices: dict[str, NoticeSpec] = Field(default_factory=dict, description="Event type -> the notice it sends")
 
     @model_validator(mode="after")
     def _calendars_known(self) -> Procedure:
@@ -160,6 +187,9 @@ class Procedure(Strict):
 
     def authority(self, aid: str) -> AuthorityDef:
         return self.authorities[aid]
+
+    def rules(self, aid: str, scope: str) -> list[tuple[str, DeadlineRule]]:
+        return [(key, r) for key, r in self.authorities[aid].deadlines.items() if r.scope == scope]
 
 
 PROCEDURES_DIR = resources.files("domain") / "procedures"

@@ -1,4 +1,8 @@
-"""An investigation's state as a pure fold of its events: `apply(state, event) -> state`."""
+"""An investigation's state as a pure fold of its events: `apply(state, event) -> state`.
+
+The same fold serves the joint record (the parent workflow, which sees every track's events) and an
+authority's track (a child workflow, which sees its own events and the joint ones it is sent).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from domain import events as ev
 from domain.case import Issue, Party, Recipient
-from domain.events import Event, InvestigationOpened, NoticeFailed, NoticeServed
 
 
 class Stage(StrEnum):
@@ -26,9 +30,22 @@ class Stage(StrEnum):
     CLOSED = "closed"
 
 
-class NoticeRecord(BaseModel):
+class TrackStatus(StrEnum):
+    INVESTIGATING = "investigating"
+    ESCALATION = "escalation"
+    INQUIRY = "inquiry"
+    ORDER = "order"
+    IN_COURT = "in-court"
+    COMPLIANCE_AGREEMENT = "compliance-agreement"
+    MONITORING = "monitoring"
+    CLOSED = "closed"
+
+
+class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+
+class NoticeRecord(Frozen):
     notice_id: str
     kind: str
     senders: list[str]
@@ -44,9 +61,79 @@ class NoticeRecord(BaseModel):
     reason: str = ""
 
 
-class InvestigationState(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class DeadlineState(Frozen):
+    deadline_id: str
+    authority: str
+    owner: str
+    kind: str
+    rule: str
+    statute: str
+    summary: str
+    trigger: date
+    due: date
+    owed_by: str
+    # What the clock is about: an information request's id, an order's number.
+    subject: str = ""
+    status: Literal["open", "paused", "met", "missed", "cancelled"] = "open"
+    remaining: int | None = None
+    extensions: int = 0
+    # The seq of the last event that changed this deadline: a running timer restarts when it moves.
+    version: int = 0
 
+    @property
+    def running(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def label(self) -> str:
+        """The status people read: an open clock that was extended says so."""
+        return "extended" if self.status == "open" and self.extensions else self.status
+
+
+class RecommendationState(Frozen):
+    id: str
+    text: str
+    answer: Literal["pending", "accepted", "refused"] = "pending"
+    deemed: bool = False
+    verified: bool = False
+
+
+class Order(Frozen):
+    order: str
+    on: date
+    terms: str = ""
+    comply_within_days: int | None = None
+    status: Literal["in-force", "stayed", "upheld", "quashed", "partly-struck", "complied", "defaulted"] = "in-force"
+
+
+class Track(Frozen):
+    authority: str
+    status: TrackStatus = TrackStatus.INVESTIGATING
+    concurrence: Literal["lead", "pending", "concurred", "dissented", "none"] = "none"
+    finding: str = ""
+    dissent: str = ""
+    orders: list[Order] = []
+    court: list[str] = []
+    outcome: str = ""
+
+
+class Evidence(Frozen):
+    evidence_id: str
+    authority: str
+    description: str
+    sha256: str
+    scope: list[str]
+    purpose: str
+
+
+class InformationRequest(Frozen):
+    request_id: str
+    authority: str
+    items: list[str]
+    provided: bool = False
+
+
+class InvestigationState(Frozen):
     slug: str = ""
     title: str = ""
     procedure: str = ""
@@ -58,29 +145,90 @@ class InvestigationState(BaseModel):
     files: dict[str, str] = {}
     opened: date | None = None
     linked: list[str] = []
+    contacts: dict[str, Recipient] = {}
     notices: list[NoticeRecord] = []
+    deadlines: dict[str, DeadlineState] = {}
+    tracks: dict[str, Track] = {}
+    draft_finding: str = ""
+    findings_summary: str = ""
+    recommendations: list[RecommendationState] = []
+    requests: list[InformationRequest] = []
+    evidence: list[Evidence] = []
+    voluntary_measures: list[str] = []
     last_seq: int = 0
+
+    # ---- derived views, never stored
 
     @property
     def undelivered(self) -> list[NoticeRecord]:
         return [n for n in self.notices if n.status == "failed"]
 
     @property
+    def open_deadlines(self) -> list[DeadlineState]:
+        return sorted((d for d in self.deadlines.values() if d.status in ("open", "paused")), key=lambda d: d.due)
+
+    @property
+    def next_deadline(self) -> DeadlineState | None:
+        running = [d for d in self.open_deadlines if d.running]
+        return running[0] if running else None
+
+    @property
+    def co_authorities(self) -> list[str]:
+        return [a for a in self.authorities if a != self.lead]
+
+    @property
+    def awaiting_concurrence(self) -> list[str]:
+        return [a for a, t in self.tracks.items() if t.concurrence == "pending"]
+
+    @property
+    def unanswered(self) -> list[str]:
+        return [r.id for r in self.recommendations if r.answer == "pending"]
+
+    @property
+    def open_tracks(self) -> list[str]:
+        return [a for a, t in self.tracks.items() if t.status != TrackStatus.CLOSED]
+
+    @property
     def awaiting_party(self) -> str:
-        """Whose move it is: an authority id, `respondent`, or `none`."""
+        """Whose move it is: an authority id, `respondent`, `authorities`, or `none`."""
         if self.stage in (None, Stage.CLOSED):
             return "none"
-        # Investigating, or a notice the case officer must see to: the lead authority holds the pen.
-        return self.lead
+        owed = {d.owed_by if d.owed_by == "respondent" else d.authority for d in self.open_deadlines if d.running}
+        if self.stage == Stage.AWAITING_RESPONSE or self.stage == Stage.PRELIMINARY_REPORT:
+            return "respondent"
+        if self.stage == Stage.FINDINGS:
+            pending = self.awaiting_concurrence
+            return pending[0] if len(pending) == 1 else ("authorities" if pending else self.lead)
+        if self.stage in (Stage.ESCALATION, Stage.COMPLIANCE_MONITORING):
+            if "respondent" in owed:
+                return "respondent"
+            return "authorities" if len(self.open_tracks) > 1 else (self.open_tracks or ["none"])[0]
+        return "respondent" if "respondent" in owed else self.lead
+
+
+def _set_track(s: InvestigationState, aid: str, **changes) -> dict:
+    track = s.tracks.get(aid, Track(authority=aid))
+    return {"tracks": {**s.tracks, aid: track.model_copy(update=changes)}}
+
+
+def _set_deadline(s: InvestigationState, e: ev.Event, did: str, **changes) -> dict:
+    d = s.deadlines[did].model_copy(update={**changes, "version": e.seq})
+    return {"deadlines": {**s.deadlines, did: d}}
+
+
+def _set_order(s: InvestigationState, aid: str, order: str, status: str) -> dict:
+    track = s.tracks[aid]
+    orders = [o.model_copy(update={"status": status}) if o.order == order or not order else o for o in track.orders]
+    return _set_track(s, aid, orders=orders)
 
 
 @singledispatch
-def _evolve(event: Event, state: InvestigationState) -> dict:
+def _evolve(event: ev.Event, state: InvestigationState) -> dict:
     raise TypeError(f"no rule to apply {type(event).__name__}")
 
 
 @_evolve.register
-def _(e: InvestigationOpened, s: InvestigationState) -> dict:
+def _(e: ev.InvestigationOpened, s: InvestigationState) -> dict:
     return dict(
         slug=e.slug,
         title=e.title,
@@ -93,55 +241,264 @@ def _(e: InvestigationOpened, s: InvestigationState) -> dict:
         files=e.files,
         opened=e.opened,
         linked=e.linked,
+        contacts=e.contacts,
+        tracks={a: Track(authority=a) for a in e.authorities},
     )
 
 
-def _replace_notice(s: InvestigationState, record: NoticeRecord) -> list[NoticeRecord]:
+def _replace_notice(s: InvestigationState, record: NoticeRecord) -> dict:
     # A notice that failed and is later served again keeps one line, its latest status.
-    return [n for n in s.notices if n.notice_id != record.notice_id] + [record]
+    return {"notices": [n for n in s.notices if n.notice_id != record.notice_id] + [record]}
 
 
 @_evolve.register
-def _(e: NoticeServed, s: InvestigationState) -> dict:
-    record = NoticeRecord(
-        notice_id=e.notice_id,
-        kind=e.kind,
-        senders=e.senders,
-        to=e.to,
-        status="served",
-        channel=e.channel,
-        on=e.on,
-        section=e.section,
-        message_id=e.message_id,
-        delivered_at=e.delivered_at,
-        document=e.document,
-        sha256=e.sha256,
+def _(e: ev.NoticeServed, s: InvestigationState) -> dict:
+    fields = e.model_dump(
+        include={
+            "notice_id",
+            "kind",
+            "senders",
+            "to",
+            "channel",
+            "on",
+            "section",
+            "message_id",
+            "delivered_at",
+            "document",
+            "sha256",
+        }
     )
-    return dict(notices=_replace_notice(s, record))
+    return _replace_notice(s, NoticeRecord(status="served", **fields))
 
 
 @_evolve.register
-def _(e: NoticeFailed, s: InvestigationState) -> dict:
-    record = NoticeRecord(
-        notice_id=e.notice_id,
-        kind=e.kind,
-        senders=e.senders,
-        to=e.to,
-        status="failed",
-        channel=e.channel,
-        on=e.on,
-        reason=e.reason,
+def _(e: ev.NoticeFailed, s: InvestigationState) -> dict:
+    fields = e.model_dump(include={"notice_id", "kind", "senders", "to", "channel", "on", "reason"})
+    return _replace_notice(s, NoticeRecord(status="failed", **fields))
+
+
+@_evolve.register
+def _(e: ev.InformationRequested, s: InvestigationState) -> dict:
+    return {
+        "requests": [*s.requests, InformationRequest(request_id=e.request_id, authority=e.authority, items=e.items)]
+    }
+
+
+@_evolve.register
+def _(e: ev.InformationProvided, s: InvestigationState) -> dict:
+    return {
+        "requests": [r.model_copy(update={"provided": True}) if r.request_id == e.request_id else r for r in s.requests]
+    }
+
+
+@_evolve.register
+def _(e: ev.EvidenceRecorded, s: InvestigationState) -> dict:
+    item = Evidence(**e.model_dump(include={"evidence_id", "authority", "description", "sha256", "scope", "purpose"}))
+    return {"evidence": [*s.evidence, item]}
+
+
+@_evolve.register
+def _(e: ev.VoluntaryMeasureTaken, s: InvestigationState) -> dict:
+    # Recorded, and nothing closes: a partial remedy leaves the investigation open.
+    return {"voluntary_measures": [*s.voluntary_measures, e.description]}
+
+
+@_evolve.register
+def _(e: ev.PreliminaryReportIssued, s: InvestigationState) -> dict:
+    return {"stage": Stage.PRELIMINARY_REPORT}
+
+
+@_evolve.register
+def _(e: ev.RepresentationsReceived, s: InvestigationState) -> dict:
+    return {}
+
+
+@_evolve.register
+def _(e: ev.FindingsDrafted, s: InvestigationState) -> dict:
+    tracks = {
+        a: t.model_copy(update={"concurrence": "lead" if a == s.lead else "pending"}) for a, t in s.tracks.items()
+    }
+    return {"stage": Stage.FINDINGS, "draft_finding": e.finding, "findings_summary": e.summary, "tracks": tracks}
+
+
+@_evolve.register
+def _(e: ev.FindingsConcurred, s: InvestigationState) -> dict:
+    return _set_track(s, e.authority, concurrence="concurred")
+
+
+@_evolve.register
+def _(e: ev.FindingsDissented, s: InvestigationState) -> dict:
+    return _set_track(s, e.authority, concurrence="dissented", finding=e.finding, dissent=e.reasons)
+
+
+@_evolve.register
+def _(e: ev.FindingsIssued, s: InvestigationState) -> dict:
+    tracks = {a: t.model_copy(update={"finding": e.findings.get(a, t.finding)}) for a, t in s.tracks.items()}
+    return {"stage": Stage.RECOMMENDATIONS, "tracks": tracks, "findings_summary": e.summary}
+
+
+@_evolve.register
+def _(e: ev.RecommendationsIssued, s: InvestigationState) -> dict:
+    recs = [RecommendationState(id=r.id, text=r.text) for r in e.recommendations]
+    return {"stage": Stage.AWAITING_RESPONSE, "recommendations": recs}
+
+
+@_evolve.register
+def _(e: ev.RecommendationAnswered, s: InvestigationState) -> dict:
+    recs = [
+        r.model_copy(update={"answer": e.answer, "deemed": e.deemed}) if r.id == e.recommendation else r
+        for r in s.recommendations
+    ]
+    changes: dict = {"recommendations": recs}
+    if all(r.answer == "accepted" for r in recs):
+        changes["stage"] = Stage.COMPLIANCE_MONITORING
+        changes["tracks"] = {a: t.model_copy(update={"status": TrackStatus.MONITORING}) for a, t in s.tracks.items()}
+    return changes
+
+
+@_evolve.register
+def _(e: ev.DeadlineSet, s: InvestigationState) -> dict:
+    d = DeadlineState(
+        **e.model_dump(
+            include={
+                "deadline_id",
+                "authority",
+                "owner",
+                "kind",
+                "rule",
+                "statute",
+                "summary",
+                "trigger",
+                "due",
+                "owed_by",
+                "subject",
+            }
+        ),
+        version=e.seq,
     )
-    return dict(notices=_replace_notice(s, record))
+    return {"deadlines": {**s.deadlines, e.deadline_id: d}}
 
 
-def apply(state: InvestigationState, event: Event) -> InvestigationState:
+@_evolve.register
+def _(e: ev.DeadlineExtended, s: InvestigationState) -> dict:
+    d = s.deadlines[e.deadline_id]
+    return _set_deadline(s, e, e.deadline_id, due=e.due, extensions=d.extensions + 1)
+
+
+@_evolve.register
+def _(e: ev.DeadlinePaused, s: InvestigationState) -> dict:
+    return _set_deadline(s, e, e.deadline_id, status="paused", remaining=e.remaining)
+
+
+@_evolve.register
+def _(e: ev.DeadlineResumed, s: InvestigationState) -> dict:
+    return _set_deadline(s, e, e.deadline_id, status="open", due=e.due, remaining=None)
+
+
+@_evolve.register
+def _(e: ev.DeadlineMet, s: InvestigationState) -> dict:
+    return _set_deadline(s, e, e.deadline_id, status="met")
+
+
+@_evolve.register
+def _(e: ev.DeadlineMissed, s: InvestigationState) -> dict:
+    return _set_deadline(s, e, e.deadline_id, status="missed")
+
+
+@_evolve.register
+def _(e: ev.DeadlineCancelled, s: InvestigationState) -> dict:
+    return _set_deadline(s, e, e.deadline_id, status="cancelled")
+
+
+@_evolve.register
+def _(e: ev.EscalationStarted, s: InvestigationState) -> dict:
+    tracks = {
+        a: t.model_copy(update={"status": TrackStatus.ESCALATION}) if a in e.authorities else t
+        for a, t in s.tracks.items()
+    }
+    return {"stage": Stage.ESCALATION, "tracks": tracks}
+
+
+@_evolve.register
+def _(e: ev.InquiryOpened, s: InvestigationState) -> dict:
+    return _set_track(s, e.authority, status=TrackStatus.INQUIRY)
+
+
+@_evolve.register
+def _(e: ev.OrderIssued, s: InvestigationState) -> dict:
+    order = Order(order=e.order, on=e.on.date(), terms=e.terms, comply_within_days=e.comply_within_days)
+    return _set_track(s, e.authority, status=TrackStatus.ORDER, orders=[*s.tracks[e.authority].orders, order])
+
+
+@_evolve.register
+def _(e: ev.JudicialReviewFiled, s: InvestigationState) -> dict:
+    track = s.tracks[e.authority]
+    return _set_track(s, e.authority, status=TrackStatus.IN_COURT, court=[*track.court, e.court])
+
+
+@_evolve.register
+def _(e: ev.StayGranted, s: InvestigationState) -> dict:
+    return _set_order(s, e.authority, e.order, "stayed")
+
+
+ORDER_AFTER_COURT = {"upheld": "upheld", "dismissed": "upheld", "quashed": "quashed", "partly-struck": "partly-struck"}
+
+
+@_evolve.register
+def _(e: ev.CourtDecisionRecorded, s: InvestigationState) -> dict:
+    track = s.tracks[e.authority]
+    orders = track.orders
+    if orders and e.outcome in ORDER_AFTER_COURT:
+        orders = [*orders[:-1], orders[-1].model_copy(update={"status": ORDER_AFTER_COURT[e.outcome]})]
+    return _set_track(s, e.authority, status=TrackStatus.ORDER if orders else track.status, orders=orders)
+
+
+@_evolve.register
+def _(e: ev.CourtApplicationFiled, s: InvestigationState) -> dict:
+    track = s.tracks[e.authority]
+    return _set_track(s, e.authority, status=TrackStatus.IN_COURT, court=[*track.court, e.court])
+
+
+@_evolve.register
+def _(e: ev.ComplianceAgreementSigned, s: InvestigationState) -> dict:
+    return _set_track(s, e.authority, status=TrackStatus.COMPLIANCE_AGREEMENT)
+
+
+@_evolve.register
+def _(e: ev.ComplianceVerified, s: InvestigationState) -> dict:
+    if any(r.id == e.subject for r in s.recommendations):
+        return {
+            "recommendations": [
+                r.model_copy(update={"verified": True}) if r.id == e.subject else r for r in s.recommendations
+            ]
+        }
+    return _set_order(s, e.authority, e.subject, "complied")
+
+
+@_evolve.register
+def _(e: ev.NonComplianceFound, s: InvestigationState) -> dict:
+    if any(o.order == e.subject for o in s.tracks[e.authority].orders):
+        return _set_order(s, e.authority, e.subject, "defaulted")
+    return {}
+
+
+@_evolve.register
+def _(e: ev.TrackClosed, s: InvestigationState) -> dict:
+    return _set_track(s, e.authority, status=TrackStatus.CLOSED, outcome=e.outcome)
+
+
+@_evolve.register
+def _(e: ev.InvestigationClosed, s: InvestigationState) -> dict:
+    return {"stage": Stage.CLOSED}
+
+
+def apply(state: InvestigationState, event: ev.Event) -> InvestigationState:
     if event.seq != state.last_seq + 1:
         raise ValueError(f"event {event.seq} applied after {state.last_seq}: the record has a gap")
     return state.model_copy(update={**_evolve(event, state), "last_seq": event.seq})
 
 
-def fold(events: Iterable[Event], state: InvestigationState | None = None) -> InvestigationState:
+def fold(events: Iterable[ev.Event], state: InvestigationState | None = None) -> InvestigationState:
     state = state or InvestigationState()
     for event in events:
         state = apply(state, event)

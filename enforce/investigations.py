@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import ApplicationError
 
+from domain.actions import CASE, Action
 from domain.case import CaseFile
+from domain.errors import Rejected
 from domain.procedure import Procedure
 from enforce import settings
 from workflows import search_attributes as sa
 from workflows.details import static_details, static_summary
-from workflows.investigation import (
+from workflows.investigation import InvestigationWorkflow
+from workflows.messages import (
+    ActResult,
     EventsQuery,
     EventsView,
     InvestigationInput,
-    InvestigationWorkflow,
     StateQuery,
     StateView,
+    track_id,
     workflow_id,
 )
 
@@ -67,9 +72,33 @@ async def start(
 
 async def state(client: Client, slug: str) -> StateView:
     handle = client.get_workflow_handle(workflow_id(slug))
-    return await handle.query(InvestigationWorkflow.query_state, StateQuery(), result_type=StateView)
+    return await handle.query("state", StateQuery(), result_type=StateView)
 
 
 async def events(client: Client, slug: str, after: int = 0) -> EventsView:
     handle = client.get_workflow_handle(workflow_id(slug))
-    return await handle.query(InvestigationWorkflow.query_events, EventsQuery(after=after), result_type=EventsView)
+    return await handle.query("events", EventsQuery(after=after), result_type=EventsView)
+
+
+def record_of(slug: str, action: Action) -> str:
+    """The workflow that keeps the record an action belongs to: the joint one or an authority's track."""
+    owner = action.record_owner()
+    return workflow_id(slug) if owner == CASE else track_id(slug, owner)
+
+
+async def act(client: Client, slug: str, action: Action) -> ActResult:
+    """Perform an action; a rejection (stage, actor, payload) raises `Rejected` with the workflow's reason."""
+    handle = client.get_workflow_handle(record_of(slug, action))
+    try:
+        return await handle.execute_update(action.name, action, result_type=ActResult)
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        raise Rejected(cause.message if isinstance(cause, ApplicationError) else str(cause or e)) from None
+
+
+async def track_states(client: Client, slug: str, authorities: list[str]) -> dict[str, StateView]:
+    out = {}
+    for aid in authorities:
+        handle = client.get_workflow_handle(track_id(slug, aid))
+        out[aid] = await handle.query("state", StateQuery(), result_type=StateView)
+    return out

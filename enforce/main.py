@@ -20,7 +20,7 @@ from domain.errors import DataError
 from enforce import dev, investigations, logs, settings, views
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
-from workflows.investigation import workflow_id
+from workflows.messages import workflow_id
 
 app = typer.Typer(
     name="enforce",
@@ -136,6 +136,8 @@ def worker() -> None:
     code = worker_module.main()
     if code:
         raise Failure("worker stopped", code)
+
+
 
 
 def run() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from workflows.investigation import StateView
+from workflows.messages import StateView
 
 
 def print_state(console: Console, view: StateView) -> None:

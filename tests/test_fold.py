@@ -8,6 +8,7 @@ import pytest
 
 from domain.case import Recipient
 from domain.events import EVENT_ADAPTER, InvestigationOpened, NoticeFailed, NoticeServed
+from domain.actions import New
 from domain.investigation import Investigation
 from domain.state import Stage, apply, fold
 from tests.casefiles import clearview, procedure
@@ -25,33 +26,45 @@ def opened_investigation(tmp_path) -> Investigation:
 
 def failed(inv: Investigation, notice_id: str) -> None:
     inv.record(
-        NoticeFailed,
-        on=T0,
-        by="opc",
-        notice_id=notice_id,
-        kind="notice-of-investigation",
-        senders=["opc"],
-        to=RESPONDENT,
-        channel="outbox",
-        reason="outbox unwritable",
+        [
+            New(
+                NoticeFailed,
+                "opc",
+                dict(
+                    notice_id=notice_id,
+                    kind="notice-of-investigation",
+                    senders=["opc"],
+                    to=RESPONDENT,
+                    channel="outbox",
+                    reason="outbox unwritable",
+                ),
+            )
+        ],
+        T0,
     )
 
 
 def served(inv: Investigation, notice_id: str) -> None:
     inv.record(
-        NoticeServed,
-        on=T0,
-        by="opc",
-        notice_id=notice_id,
-        kind="notice-of-investigation",
-        senders=["opc"],
-        section="PIPEDA s.11(4)",
-        to=RESPONDENT,
-        channel="outbox",
-        message_id=f"<{notice_id}@enforce>",
-        delivered_at=T0,
-        document="d.md",
-        sha256="ab" * 32,
+        [
+            New(
+                NoticeServed,
+                "opc",
+                dict(
+                    notice_id=notice_id,
+                    kind="notice-of-investigation",
+                    senders=["opc"],
+                    section="PIPEDA s.11(4)",
+                    to=RESPONDENT,
+                    channel="outbox",
+                    message_id=f"<{notice_id}@enforce>",
+                    delivered_at=T0,
+                    document="d.md",
+                    sha256="ab" * 32,
+                ),
+            )
+        ],
+        T0,
     )
 
 

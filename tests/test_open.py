@@ -40,9 +40,13 @@ async def test_open_records_the_case_and_serves_the_notice(skipping_env, task_qu
         view = await wait_for_notice(skipping_env, slug)
         events = (await investigations.events(skipping_env.client, slug)).events
 
-    assert [e.type for e in events] == ["InvestigationOpened", "NoticeServed"]
-    assert [e.seq for e in events] == [1, 2]
-    opened, served = events
+    assert events[0].type == "InvestigationOpened"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    opened = events[0]
+    [served] = [e for e in events if e.type == "NoticeServed"]
+    # The OPC's track starts its own clock (PIPEDA s.13(1)) and reports it to the joint record.
+    [report] = [e for e in events if e.type == "DeadlineSet"]
+    assert (report.authority, report.kind, report.due.isoformat()) == ("opc", "report", "2021-02-22")
     # The case runs on its own dates, whatever the server's clock says.
     assert opened.on.date().isoformat() == "2020-02-21"
     assert view.state.stage == Stage.INVESTIGATING

@@ -13,16 +13,27 @@ from domain.state import InvestigationState
 RECENT = 5
 
 
-def current_details(state: InvestigationState, events: Sequence[Event], now: datetime) -> str:
+def current_details(state: InvestigationState, events: Sequence[Event], now: datetime, owner: str = "case") -> str:
+    """Markdown for the workflow's page: stage, tracks, open clocks with days left, the last few events."""
+    today = now.date()
+    title = "Joint record" if owner == "case" else f"Track of {owner}"
     lines = [
-        f"**Stage:** {state.stage.value if state.stage else 'opening'} · **case date:** {now.date().isoformat()}",
-        f"**Whose move:** {state.awaiting_party}",
+        f"**{title}** · **stage:** {state.stage.value if state.stage else 'opening'} · "
+        f"**case date:** {today.isoformat()} · **whose move:** {state.awaiting_party}",
         "",
-        "| authority | file | role |",
-        "|---|---|---|",
+        "| authority | file | track | finding | outcome |",
+        "|---|---|---|---|---|",
     ]
-    for aid in state.authorities:
-        lines.append(f"| {aid} | {state.files.get(aid, '')} | {'lead' if aid == state.lead else 'co-investigator'} |")
+    for aid, t in state.tracks.items():
+        if owner not in ("case", aid):
+            continue
+        role = " (lead)" if aid == state.lead else ""
+        lines.append(f"| {aid}{role} | {state.files.get(aid, '')} | {t.status.value} | {t.finding} | {t.outcome} |")
+    if state.open_deadlines:
+        lines += ["", "| deadline | due | days left | status |", "|---|---|---|---|"]
+        for d in state.open_deadlines:
+            left = (d.due - today).days
+            lines.append(f"| {d.summary} | {d.due.isoformat()} | {left if d.running else '—'} | {d.label} |")
     if state.undelivered:
         lines += ["", "**Undelivered notices:** " + ", ".join(n.notice_id for n in state.undelivered)]
     lines += ["", "**Recent events:**", ""]

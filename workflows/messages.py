@@ -1,0 +1,86 @@
+"""The pydantic models that cross the workflows' boundaries: inputs, queries, signals, update results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from domain.case import CaseFile
+from domain.clock import CaseClock
+from domain.events import AnyEvent
+from domain.procedure import Procedure
+from domain.state import InvestigationState, Stage
+
+
+def workflow_id(slug: str) -> str:
+    return f"investigation-{slug}"
+
+
+def track_id(slug: str, authority: str) -> str:
+    return f"investigation-{slug}.{authority}"
+
+
+class Carried(BaseModel):
+    """What a continued-as-new run takes over: the whole record and the case clock."""
+
+    events: list[AnyEvent]
+    clock: CaseClock
+
+
+class InvestigationInput(BaseModel):
+    case: CaseFile
+    procedure: Procedure
+    carried: Carried | None = None
+
+
+class TrackInput(BaseModel):
+    authority: str
+    procedure: Procedure
+    # The joint record's opening, which every track starts from.
+    opened: AnyEvent
+    clock: CaseClock
+    indexed: bool = True
+    carried: Carried | None = None
+
+
+class InvestigationResult(BaseModel):
+    slug: str
+    stage: Stage | None
+    events: int
+    outcomes: dict[str, str] = {}
+
+
+class StateQuery(BaseModel):
+    pass
+
+
+class StateView(BaseModel):
+    state: InvestigationState
+    clock: datetime
+    events: int
+    # Notices being delivered right now; a simulation waits for these before its next step.
+    pending: int = 0
+
+
+class EventsQuery(BaseModel):
+    after: int = 0
+
+
+class EventsView(BaseModel):
+    events: list[AnyEvent]
+
+
+class EventEnvelope(BaseModel):
+    """An event from another record of the same case, sent by signal."""
+
+    event: AnyEvent
+    source: str
+
+
+class ActResult(BaseModel):
+    action: str
+    recorded: list[str]
+    first_seq: int
+    last_seq: int
+    stage: Stage | None

@@ -1,0 +1,67 @@
+"""An authority's track (`investigation-<slug>.<authority>`): its concurrence in the findings, its own
+legal finding, and its escalation under its own statute, with its own clocks.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain import events as ev
+    from domain.investigation import Investigation
+    from domain.state import Stage
+    from workflows.messages import Carried, EventEnvelope, InvestigationResult, TrackInput, workflow_id
+    from workflows.record import CaseRecord, pure
+
+
+@workflow.defn(name="AuthorityTrack")
+class AuthorityTrackWorkflow(CaseRecord):
+    @workflow.init
+    def __init__(self, input: TrackInput) -> None:
+        self.authority = input.authority
+        self.opened = input.opened
+        carried = input.carried
+        self._setup(
+            Investigation(input.procedure, input.authority, carried.events if carried else []),
+            carried.clock if carried else input.clock,
+        )
+
+    def closed(self) -> bool:
+        # A closed track stays until the investigation closes: its record then ends with the joint one.
+        return self.inv.state.stage == Stage.CLOSED
+
+    @workflow.run
+    async def run(self, input: TrackInput) -> InvestigationResult:
+        if not self.inv.events:
+            recorded = pure(self.inv.mirror, input.opened)
+            await self.after(recorded, mirrored=recorded[0])
+        else:
+            self.publish()
+            self.arm_timers()
+        await workflow.wait_condition(lambda: self.closed() or workflow.info().is_continue_as_new_suggested())
+        await self.settle()
+        if not self.closed():
+            workflow.continue_as_new(
+                input.model_copy(update={"carried": Carried(events=self.inv.events, clock=self.clock)})
+            )
+        state = self.inv.state
+        return InvestigationResult(
+            slug=state.slug,
+            stage=state.stage,
+            events=len(self.inv.events),
+            outcomes={self.authority: state.tracks[self.authority].outcome},
+        )
+
+    async def forward(self, events: list[ev.Event]) -> None:
+        """Everything this track records belongs in the joint record too."""
+        if not events:
+            return
+        parent = workflow.get_external_workflow_handle(workflow_id(self.inv.state.slug))
+        for e in events:
+            await parent.signal("track_event", EventEnvelope(event=e, source=self.authority))
+
+    @workflow.signal(name="joint_event")
+    async def joint_event(self, envelope: EventEnvelope) -> None:
+        """A joint event this track follows (findings, recommendations, the answer, escalation)."""
+        recorded = pure(self.inv.mirror, envelope.event)
+        await self.after(recorded, mirrored=recorded[0])

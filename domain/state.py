@@ -75,8 +75,11 @@ class DeadlineState(Frozen):
     # What the clock is about: an information request's id, an order's number.
     subject: str = ""
     status: Literal["open", "paused", "met", "missed", "cancelled"] = "open"
+    # The due date the clock first had, before any extension or stay moved it.
+    initial_due: date | None = None
     remaining: int | None = None
     extensions: int = 0
+    pauses: int = 0
     # The seq of the last event that changed this deadline: a running timer restarts when it moves.
     version: int = 0
 
@@ -374,6 +377,7 @@ def _(e: ev.DeadlineSet, s: InvestigationState) -> dict:
                 "subject",
             }
         ),
+        initial_due=e.due,
         version=e.seq,
     )
     return {"deadlines": {**s.deadlines, e.deadline_id: d}}
@@ -387,7 +391,8 @@ def _(e: ev.DeadlineExtended, s: InvestigationState) -> dict:
 
 @_evolve.register
 def _(e: ev.DeadlinePaused, s: InvestigationState) -> dict:
-    return _set_deadline(s, e, e.deadline_id, status="paused", remaining=e.remaining)
+    d = s.deadlines[e.deadline_id]
+    return _set_deadline(s, e, e.deadline_id, status="paused", remaining=e.remaining, pauses=d.pauses + 1)
 
 
 @_evolve.register

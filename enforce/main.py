@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -123,6 +124,214 @@ def show(
             views.print_state(out, view)
 
     _run(go())
+
+
+def _parse_fields(fields: list[str], as_json: str | None) -> dict:
+    payload: dict = {}
+    if as_json:
+        try:
+            payload = json.loads(as_json)
+        except ValueError as e:
+            raise Failure(f"--json: not valid JSON ({e})", 2) from None
+        if not isinstance(payload, dict):
+            raise Failure("--json: give a JSON object of the action's fields", 2)
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Failure(f"--field: {item!r} is not key=value", 2)
+        try:
+            payload[key] = json.loads(value)  # numbers, lists, objects; anything else is text
+        except ValueError:
+            payload[key] = value
+    return payload
+
+
+@app.command()
+def act(
+    slug: Annotated[str, typer.Argument(help="The case's slug.")],
+    action: Annotated[str, typer.Argument(help="An action (see `enforce actions`).")],
+    actor: Annotated[str, typer.Option("--as", help="Who acts: an authority id or `respondent`.")],
+    field: Annotated[
+        list[str] | None, typer.Option("--field", "-f", help="A field as key=value (JSON values allowed).")
+    ] = None,
+    as_json: Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")] = None,
+    output: OutputOpt = Output.TABLE,
+) -> None:
+    """Perform an action on an investigation, as an authority or the respondent.
+
+    Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
+    """
+    from domain.actions import parse_action
+    from domain.errors import Rejected
+
+    payload = {**_parse_fields(field or [], as_json), "by": actor}
+    try:
+        parsed = parse_action(action, payload)
+    except Rejected as e:
+        raise Failure(str(e), 1) from None
+
+    async def go() -> None:
+        client = await connect()
+        try:
+            result = await investigations.act(client, slug, parsed)
+        except Rejected as e:
+            raise Failure(f"rejected: {e}") from None
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                target = investigations.record_of(slug, parsed)
+                raise Failure(f"no investigation {slug!r} ({target}) on {settings.temporal_address()}") from None
+            raise Failure(f"{action}: {e.message}") from None
+        if output == Output.JSON:
+            out.print_json(result.model_dump_json())
+        else:
+            out.print(f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
+                      f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}")
+
+    _run(go())
+
+
+@app.command()
+def actions() -> None:
+    """List the actions of the vocabulary, who may take them, and their fields.
+
+    Example: `enforce actions`
+    """
+    from domain.actions import ACTIONS
+
+    table = Table(title="Actions (enforce act, update names, case-file steps)", title_justify="left")
+    for col in ("action", "record", "who", "fields", "what it does"):
+        table.add_column(col)
+    for name, cls in ACTIONS.items():
+        fields = [f if info.is_required() else f"[{f}]" for f, info in cls.model_fields.items() if f != "by"]
+        who = " or ".join(cls.actors).replace("self", "the track's authority")
+        table.add_row(name, cls.runs_in, who, ", ".join(fields), cls.help)
+    out.print(table)
+
+
+@app.command()
+def simulate(
+    casefile: Annotated[Path, typer.Argument(help="A case file with scripted [[steps]].")],
+    output: OutputOpt = Output.TABLE,
+) -> None:
+    """Run a case file's scripted steps to the end on a time-skipping Temporal, on the case's own dates.
+
+    Example: `enforce simulate cases/clearview.toml -o json`
+    """
+    from enforce import simulate as sim
+
+    try:
+        case, procedure = load_case(casefile)
+    except DataError as e:
+        raise Failure(str(e), 2) from None
+
+    async def go() -> None:
+        with err.status("simulating...") as status:
+            try:
+                result = await sim.run(case, procedure, progress=lambda m: status.update(f"simulating: {m}"))
+            except sim.SimulationError as e:
+                raise Failure(str(e)) from None
+        if output == Output.JSON:
+            out.print_json(json.dumps(simulation_json(result)))
+            return
+        views.print_timeline(out, result.events)
+        out.print(views.deadlines_table(result.deadlines, None, "Deadlines"))
+        out.print(views.tracks_table(result.state))
+        out.print(f"stage: [bold]{result.stage}[/bold]")
+
+    _run(go())
+
+
+def simulation_json(result) -> dict:
+    return {
+        "slug": result.slug,
+        "stage": result.stage,
+        "events": [e.model_dump(mode="json") for e in result.events],
+        "deadlines": [{**d.model_dump(mode="json", exclude={"version"}), "status": d.label} for d in result.deadlines],
+        "tracks": {a: t.model_dump(mode="json") for a, t in result.tracks.items()},
+    }
+
+
+@app.command()
+def timeline(
+    slug: Annotated[str, typer.Argument(help="The case's slug.")],
+    after: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
+    output: OutputOpt = Output.TABLE,
+) -> None:
+    """Print the joint record's events, in order.
+
+    Example: `enforce timeline clearview-ai --after 10`
+    """
+
+    async def go() -> None:
+        client = await connect()
+        found = await _events(client, slug, after)
+        if output == Output.JSON:
+            out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
+        else:
+            views.print_timeline(out, found)
+
+    _run(go())
+
+
+async def _events(client, slug: str, after: int = 0) -> list:
+    try:
+        return (await investigations.events(client, slug, after)).events
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise Failure(f"no investigation {slug!r} ({workflow_id(slug)}) on {settings.temporal_address()}") from None
+        raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
+
+
+@app.command()
+def export(
+    slug: Annotated[str, typer.Argument(help="The case's slug.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
+) -> None:
+    """Export the record as JSON Lines, each line carrying the hash of the one before it.
+
+    Example: `enforce export clearview-ai --out clearview.jsonl`
+    """
+    from domain.chain import chain
+
+    async def go() -> None:
+        client = await connect()
+        found = await _events(client, slug)
+        lines = chain(e.model_dump(mode="json") for e in found)
+        _write_atomic(out_file, "".join(line + "\n" for line in lines))
+        out.print(f"{len(lines)} events written to {out_file}")
+
+    _run(go())
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """All or nothing: a failure leaves no half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise Failure(f"--out: cannot write {path}: {e.strerror}", 1) from None
+
+
+@app.command()
+def verify(file: Annotated[Path, typer.Argument(help="A file written by `enforce export`.")]) -> None:
+    """Check an exported record's hash chain: any edited, dropped or reordered line is named.
+
+    Example: `enforce verify clearview.jsonl`
+    """
+    from domain.chain import verify as check
+
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise Failure(f"{file}: {e.strerror}", 2) from None
+    problems = check(lines)
+    if problems:
+        for p in problems:
+            err.print(f"[red]{file}:[/red] {p}", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"{file}: {sum(1 for x in lines if x.strip())} events, chain intact")
 
 
 @app.command()

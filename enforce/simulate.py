@@ -37,6 +37,7 @@ class SimulationError(Exception):
 
 class SimulationResult(BaseModel):
     slug: str
+    data_dir: str
     stage: str | None
     events: list[AnyEvent]
     deadlines: list[DeadlineState]
@@ -79,8 +80,18 @@ async def run(
     # A simulation's notices go to a folder of their own, never into a live case's outbox.
     data = settings.data_dir() / "simulations" / case.slug
     shutil.rmtree(data, ignore_errors=True)
+    before = os.environ.get("ENFORCE_DATA_DIR")
     os.environ["ENFORCE_DATA_DIR"] = str(data)
+    try:
+        return await _run(case, procedure, progress)
+    finally:
+        if before is None:
+            os.environ.pop("ENFORCE_DATA_DIR", None)
+        else:
+            os.environ["ENFORCE_DATA_DIR"] = before
 
+
+async def _run(case: CaseFile, procedure: Procedure, progress: Callable[[str], None]) -> SimulationResult:
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
@@ -108,6 +119,7 @@ async def run(
     state = view.state
     return SimulationResult(
         slug=case.slug,
+        data_dir=os.environ["ENFORCE_DATA_DIR"],
         stage=state.stage.value if state.stage else None,
         events=events,
         deadlines=sorted(state.deadlines.values(), key=lambda d: (d.trigger, d.deadline_id)),

@@ -2,33 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
 from rich.console import Console
 from rich.table import Table
 
+from domain.events import Event
+from domain.state import DeadlineState, InvestigationState
 from workflows.messages import StateView
+
+
+def _days_left(d: DeadlineState, today: date) -> str:
+    if not d.running:
+        return "paused" if d.status == "paused" else ""
+    left = (d.due - today).days
+    return f"{left} days" if left >= 0 else f"{-left} days late"
+
+
+def deadlines_table(deadlines: Sequence[DeadlineState], today: date | None, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("deadline", "authority", "kind", "due", "days left" if today else "status", "rule"):
+        table.add_column(col)
+    for d in deadlines:
+        last = _days_left(d, today) if today else d.label
+        table.add_row(d.deadline_id, d.authority, d.kind, d.due.isoformat(), last, f"{d.summary} ({d.statute})")
+    return table
+
+
+def tracks_table(state: InvestigationState) -> Table:
+    table = Table(title="Tracks", title_justify="left")
+    for col in ("authority", "file", "track", "concurrence", "finding", "outcome"):
+        table.add_column(col)
+    for aid, t in state.tracks.items():
+        name = f"{aid} (lead)" if aid == state.lead else aid
+        table.add_row(name, state.files.get(aid, ""), t.status.value, t.concurrence, t.finding, t.outcome)
+    return table
 
 
 def print_state(console: Console, view: StateView) -> None:
     s = view.state
+    today = view.clock.date()
     console.print(f"[bold]{s.title}[/bold]  ({s.slug})")
     head = Table.grid(padding=(0, 2))
     head.add_row("stage", s.stage.value if s.stage else "opening")
     head.add_row("procedure", s.procedure)
     head.add_row("respondent", s.respondent.name if s.respondent else "")
     head.add_row("opened", s.opened.isoformat() if s.opened else "")
-    head.add_row("case date", view.clock.date().isoformat())
+    head.add_row("case date", today.isoformat())
     head.add_row("whose move", s.awaiting_party)
-    head.add_row("authorities", ", ".join(f"{a} (lead)" if a == s.lead else a for a in s.authorities))
     if s.linked:
-        head.add_row("linked", ", ".join(s.linked))
+        head.add_row("linked", ", ".join(f"investigation-{slug}" for slug in s.linked))
     console.print(head)
-
-    files = Table(title="Files", title_justify="left")
-    files.add_column("authority")
-    files.add_column("file number")
-    for aid in s.authorities:
-        files.add_row(aid, s.files.get(aid, ""))
-    console.print(files)
+    console.print(tracks_table(s))
+    if s.recommendations:
+        recs = Table(title="Recommendations", title_justify="left")
+        for col in ("id", "recommendation", "answer", "verified"):
+            recs.add_column(col)
+        for r in s.recommendations:
+            answer = r.answer + (" (deemed)" if r.deemed else "")
+            recs.add_row(r.id, r.text, answer, "yes" if r.verified else "")
+        console.print(recs)
+    console.print(deadlines_table(s.open_deadlines, today, "Open deadlines"))
 
     notices = Table(title="Notices", title_justify="left")
     for col in ("notice", "kind", "to", "status", "served", "section"):
@@ -41,3 +76,18 @@ def print_state(console: Console, view: StateView) -> None:
     if s.undelivered:
         console.print(f"[red]{len(s.undelivered)} notice(s) undelivered[/red]: the case officer must act.")
     console.print(f"{view.events} events")
+
+
+def event_line(e: Event) -> str:
+    detail = ""
+    for attr in ("deadline_id", "authority", "kind", "order", "recommendation", "outcome", "notice_id"):
+        value = getattr(e, attr, None)
+        if value:
+            detail = f"{attr.replace('_id', '')} {value}"
+            break
+    return f"{e.seq:>4}  {e.on.date().isoformat()}  {e.type:<26} by {e.by:<10} {detail}".rstrip()
+
+
+def print_timeline(console: Console, events: Sequence[Event]) -> None:
+    for e in events:
+        console.print(event_line(e), highlight=False)

@@ -1,0 +1,180 @@
+"""Simulating the real Clearview case (and the linked RCMP case) end to end on the time-skipping server.
+
+Due dates are never written here: they are checked against the engine's own rules for the trigger in the
+record, and against the one date the public record gives (BC Order P21-08: comply by 2022-01-25).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from domain import events as ev
+from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
+from enforce import simulate
+from enforce.cases import load_case
+from tests.casefiles import CLEARVIEW, ROOT
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+async def clearview():
+    case, procedure = load_case(CLEARVIEW)
+    return await simulate.run(case, procedure), procedure
+
+
+def of(result, kind):
+    return [e for e in result.events if isinstance(e, kind)]
+
+
+def deadline(result, authority, kind):
+    [d] = [d for d in result.deadlines if d.authority == authority and d.kind == kind]
+    return d
+
+
+async def test_the_case_runs_to_closure_with_a_finding_and_an_outcome_per_authority(clearview):
+    result, _ = clearview
+    assert result.stage == "closed"
+    assert isinstance(result.events[-1], ev.InvestigationClosed)
+    assert [e.seq for e in result.events] == list(range(1, len(result.events) + 1))
+    assert {e.on.year for e in result.events} <= set(range(2020, 2027))
+    for aid, track in result.tracks.items():
+        assert track.status.value == "closed" and track.finding == "well-founded", aid
+    assert "window closed" in result.tracks["opc"].outcome  # the OPC never applied to the Federal Court
+    assert "P21-08" in result.tracks["oipc-bc"].outcome
+
+
+async def test_the_record_follows_the_real_case_in_order(clearview):
+    result, _ = clearview
+    milestones = [
+        (e.type, getattr(e, "authority", "") or e.by)
+        for e in result.events
+        if e.type
+        in (
+            "InvestigationOpened",
+            "VoluntaryMeasureTaken",
+            "FindingsIssued",
+            "RecommendationsIssued",
+            "EscalationStarted",
+            "OrderIssued",
+            "InvestigationClosed",
+        )
+    ]
+    assert milestones == [
+        ("InvestigationOpened", "opc"),
+        ("VoluntaryMeasureTaken", "respondent"),
+        ("FindingsIssued", "opc"),
+        ("RecommendationsIssued", "opc"),
+        ("EscalationStarted", "system"),
+        ("OrderIssued", "oipc-ab"),
+        ("OrderIssued", "oipc-bc"),
+        ("OrderIssued", "cai-qc"),
+        ("InvestigationClosed", "system"),
+    ]
+    assert [e.authority for e in of(result, ev.FindingsConcurred)] == ["cai-qc", "oipc-bc", "oipc-ab"]
+    answers = of(result, ev.RecommendationAnswered)
+    assert [(a.recommendation, a.answer, a.deemed) for a in answers] == [
+        ("R1", "refused", False),
+        ("R2", "refused", False),
+        ("R3", "refused", False),
+    ]
+    # A voluntary partial remedy is recorded and closes nothing.
+    voluntary = of(result, ev.VoluntaryMeasureTaken)[0]
+    assert any(e.seq > voluntary.seq and e.type == "FindingsDrafted" for e in result.events)
+
+
+async def test_every_clock_is_the_engines_own_count(clearview):
+    result, procedure = clearview
+    specs = procedure.calendars
+    for d in of(result, ev.DeadlineSet):
+        rule = procedure.authority(d.authority).deadlines[d.rule]
+        assert d.due == due_date(rule, d.trigger, specs, count=d.count), d.deadline_id
+    opened = result.events[0].on.date()
+    report_date = of(result, ev.FindingsIssued)[0].on.date()
+    assert deadline(result, "opc", "report").trigger == opened
+    assert deadline(result, "opc", "court-application").trigger == report_date
+    # The response clock runs from service of the report, not from its date.
+    served = [n for n in of(result, ev.NoticeServed) if n.kind == "report-of-findings"][0]
+    assert deadline(result, "opc", "response").trigger == served.delivered_at.date()
+
+
+async def test_statuses_of_the_real_clocks(clearview):
+    result, _ = clearview
+    status = {(d.authority, d.kind): d.label for d in result.deadlines}
+    assert status == {
+        ("opc", "report"): "met",
+        ("opc", "comments"): "met",
+        ("opc", "response"): "met",
+        ("opc", "court-application"): "missed",
+        ("oipc-ab", "inquiry"): "met",
+        ("oipc-bc", "inquiry"): "met",
+        ("oipc-ab", "compliance"): "missed",
+        ("oipc-bc", "compliance"): "missed",
+        ("cai-qc", "compliance"): "missed",
+    }
+    # Quebec's decision set its own 90 days.
+    assert deadline(result, "cai-qc", "compliance").initial_due == due_date(
+        result_rule(clearview, "cai-qc", "compliance"), date(2021, 12, 14), clearview[1].calendars, count=90
+    )
+
+
+def result_rule(clearview, authority, key):
+    return clearview[1].authority(authority).deadlines[key]
+
+
+async def test_the_bc_order_is_stayed_by_judicial_review_and_resumes_when_upheld(clearview):
+    result, procedure = clearview
+    bc = deadline(result, "oipc-bc", "compliance")
+    assert bc.initial_due == date(2022, 1, 25)  # the date Order P21-08 itself gives
+    [paused] = [e for e in of(result, ev.DeadlinePaused) if e.deadline_id == bc.deadline_id]
+    [review] = [e for e in of(result, ev.JudicialReviewFiled) if e.authority == "oipc-bc"]
+    rule = procedure.authority("oipc-bc").deadlines["compliance"]
+    assert paused.on == review.on
+    assert paused.remaining == countable_days_between(rule, review.on.date(), bc.initial_due, procedure.calendars)
+    [resumed] = [e for e in of(result, ev.DeadlineResumed) if e.deadline_id == bc.deadline_id]
+    [decision] = [e for e in of(result, ev.CourtDecisionRecorded) if e.citation == "2024 BCSC 2311"]
+    assert resumed.on == decision.on and resumed.remaining == paused.remaining
+    assert bc.due == resumed.due == resume(rule, paused.remaining, decision.on.date(), procedure.calendars)
+    assert bc.pauses == 1
+
+
+async def test_a_quebec_appeal_and_an_alberta_review_stay_nothing(clearview):
+    result, _ = clearview
+    paused = {e.deadline_id for e in of(result, ev.DeadlinePaused)}
+    assert paused == {deadline(result, "oipc-bc", "compliance").deadline_id}
+    defaults = {(e.authority, e.subject) for e in of(result, ev.NonComplianceFound)}
+    assert defaults == {("oipc-ab", "P2021-12"), ("cai-qc", "1023158-S"), ("oipc-bc", "P21-08")}
+
+
+async def test_reminders_go_out_before_a_clock_runs_out(clearview):
+    result, procedure = clearview
+    cai = deadline(result, "cai-qc", "compliance")
+    rule = procedure.authority("cai-qc").deadlines["compliance"]
+    sent = sorted(n.on.date() for n in of(result, ev.NoticeServed) if n.deadline == cai.deadline_id)
+    assert sent == reminder_dates(rule, cai.due, procedure.calendars, trigger=cai.trigger)
+    assert all(day < cai.due for day in sent)
+
+
+async def test_each_served_notice_left_its_document_with_the_recorded_hash(clearview):
+    result, _ = clearview
+    served = of(result, ev.NoticeServed)
+    assert len(served) >= 10
+    documents = Path(result.data_dir) / "documents"
+    for n in served:
+        body = (documents / f"{n.notice_id}.md").read_bytes()
+        assert hashlib.sha256(body).hexdigest() == n.sha256, n.notice_id
+
+
+async def test_the_linked_rcmp_case_closes_once_its_recommendations_are_verified():
+    case, procedure = load_case(ROOT / "cases" / "rcmp.toml")
+    result = await simulate.run(case, procedure)
+    assert result.stage == "closed"
+    assert case.linked == ["clearview-ai"] and load_case(CLEARVIEW)[0].linked == ["rcmp"]
+    types = [e.type for e in result.events]
+    assert "EscalationStarted" not in types
+    assert types.count("ComplianceVerified") == 2
+    assert result.tracks["opc"].outcome.startswith("well-founded and resolved")

@@ -1,0 +1,252 @@
+"""Actions as updates with validators: a command the stage, the actor or the payload does not allow is
+rejected before it reaches history; what is accepted is recorded, and the state is always the fold of the
+record. Runs on the real time-skipping test server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import worker as enforce_worker
+from domain.actions import ACTIONS, Action, parse_action
+from domain.errors import Rejected
+from domain.state import fold
+from enforce import investigations
+from tests.casefiles import clearview
+from tests.conftest import executable
+from workflows.messages import track_id, workflow_id
+
+pytestmark = pytest.mark.timeout(180)
+AUTHORITIES = ["opc", "cai-qc", "oipc-bc", "oipc-ab"]
+
+
+async def settle(client: Client, slug: str) -> None:
+    """Until no notice is in flight and the joint record has stopped growing."""
+    last = -1
+    while True:
+        view = await investigations.state(client, slug)
+        tracks = await investigations.track_states(client, slug, AUTHORITIES)
+        if not view.pending and not any(t.pending for t in tracks.values()) and view.events == last:
+            return
+        last = view.events
+        await asyncio.sleep(0.05)
+
+
+async def failed_tasks(client: Client, slug: str) -> list[str]:
+    """Workflow tasks that failed, in the joint record and every track."""
+    out = []
+    for wid in [workflow_id(slug)] + [track_id(slug, a) for a in AUTHORITIES]:
+        async for event in client.get_workflow_handle(wid).fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                out.append(f"{wid}: {event.workflow_task_failed_event_attributes.failure.message}")
+    return out
+
+
+async def open_case(client: Client, queue: str, tmp_path, slug: str) -> None:
+    case, procedure = clearview(slug, tmp_path)
+    await investigations.start(client, case, procedure, task_queue=queue, indexed=False)
+    await settle(client, slug)
+
+
+@pytest.fixture
+async def running(skipping_env, task_queue, tmp_path, slug):
+    async with Worker(
+        skipping_env.client,
+        task_queue=task_queue,
+        workflows=enforce_worker.WORKFLOWS,
+        activities=enforce_worker.ACTIVITIES,
+    ):
+        await open_case(skipping_env.client, task_queue, tmp_path, slug)
+        yield skipping_env.client, slug
+
+
+def action(name: str, **fields) -> Action:
+    return parse_action(name, fields)
+
+
+REJECTIONS = [
+    (
+        "the respondent issuing findings",
+        lambda: action("draft-findings", by="respondent", finding="well-founded", summary="x"),
+        "the respondent cannot draft-findings",
+    ),
+    (
+        "an authority not party to the case",
+        lambda: action("record-evidence", by="oipc-on", description="d", purpose="p"),
+        "'oipc-on' is not a party",
+    ),
+    (
+        "a co-authority drafting findings",
+        lambda: action("draft-findings", by="cai-qc", finding="well-founded", summary="x"),
+        "draft-findings is for the lead (opc)",
+    ),
+    (
+        "the wrong stage",
+        lambda: action("answer-recommendations", by="respondent", answers={"R1": "refused"}),
+        "not allowed in stage investigating",
+    ),
+    (
+        "an order before any refusal",
+        lambda: action("issue-order", by="oipc-bc", order="P1"),
+        "oipc-bc orders only from inquiry",
+    ),
+    ("an authority without the power", lambda: action("open-inquiry", by="opc"), "opc has no power"),
+]
+
+
+@pytest.mark.parametrize("label,make,reason", REJECTIONS, ids=[r[0] for r in REJECTIONS])
+async def test_a_rejected_action_leaves_no_trace(running, label, make, reason):
+    client, slug = running
+    before = await investigations.events(client, slug)
+    with pytest.raises(Rejected) as caught:
+        await investigations.act(client, slug, make())
+    assert reason in str(caught.value)
+    assert "allowed now for" in str(caught.value)
+    after = await investigations.events(client, slug)
+    assert after.events == before.events
+    assert await failed_tasks(client, slug) == []
+
+
+def test_unknown_actions_and_malformed_fields_are_refused_before_sending():
+    with pytest.raises(Rejected, match="unknown action 'close-everything'"):
+        parse_action("close-everything", {"by": "opc"})
+    with pytest.raises(Rejected, match="draft-findings: finding: "):
+        parse_action("draft-findings", {"by": "opc", "finding": "guilty", "summary": "x"})
+    with pytest.raises(Rejected, match="issue-order: order: missing"):
+        parse_action("issue-order", {"by": "oipc-bc"})
+
+
+async def test_the_workflow_itself_rejects_what_it_is_sent_raw(running):
+    """Through the update API directly (as `temporal workflow update execute` does), not our CLI's parsing."""
+    client, slug = running
+    handle = client.get_workflow_handle(workflow_id(slug))
+    before = (await investigations.events(client, slug)).events
+    for name, payload in [
+        ("frobnicate", {"by": "opc"}),
+        ("draft-findings", {"by": "opc", "finding": 7}),
+        ("draft-findings", ["not", "an", "object"]),
+    ]:
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(name, payload)
+        cause = caught.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "Rejected", cause
+    assert (await investigations.events(client, slug)).events == before
+    assert await failed_tasks(client, slug) == []
+
+
+async def test_an_unknown_recommendation_is_named(running):
+    client, slug = running
+    await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
+    for aid in ("cai-qc", "oipc-bc", "oipc-ab"):
+        await investigations.act(client, slug, action("concur", by=aid))
+    await settle(client, slug)
+    await investigations.act(
+        client, slug, action("issue-recommendations", by="opc", recommendations=[{"id": "R1", "text": "Stop."}])
+    )
+    await settle(client, slug)
+    with pytest.raises(Rejected, match="unknown or already answered recommendation 'R9'"):
+        await investigations.act(
+            client, slug, action("answer-recommendations", by="respondent", answers={"R9": "accepted"})
+        )
+    result = await investigations.act(
+        client, slug, action("answer-recommendations", by="respondent", answers={"R1": "accepted"})
+    )
+    assert result.stage.value == "compliance-monitoring"
+
+
+# ---------------------------------------------------------------- random commands (hypothesis)
+
+FIELD_VALUES = {
+    "finding": st.sampled_from(["well-founded", "not-well-founded", "guilty"]),
+    "summary": st.sampled_from(["s", ""]),
+    "reasons": st.just("because"),
+    "description": st.just("a measure"),
+    "purpose": st.just("this investigation"),
+    "items": st.just(["the list of Canadian clients"]),
+    "request_id": st.sampled_from(["RFI-1", "RFI-2"]),
+    "recommendations": st.just([{"id": "R1", "text": "Stop."}, {"id": "R2", "text": "Delete."}]),
+    "answers": st.sampled_from([{"R1": "refused"}, {"R1": "accepted", "R2": "accepted"}, {"R3": "accepted"}]),
+    "order": st.sampled_from(["P1", "P2"]),
+    "authority": st.sampled_from(AUTHORITIES),
+    "court": st.just("a court"),
+    "outcome": st.sampled_from(["upheld", "quashed", "done"]),
+    "recommendation": st.sampled_from(["R1", "R2"]),
+}
+commands = st.builds(
+    lambda name, by, fields: (name, {"by": by, **fields}),
+    st.sampled_from([*ACTIONS, "frobnicate"]),
+    st.sampled_from([*AUTHORITIES, "respondent", "oipc-on"]),
+    st.dictionaries(st.sampled_from(sorted(FIELD_VALUES)), st.just(None), max_size=3).flatmap(
+        lambda keys: st.fixed_dictionaries({k: FIELD_VALUES[k] for k in keys})
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def background(tmp_path_factory) -> Iterator[tuple[asyncio.AbstractEventLoop, Client, str]]:
+    """A time-skipping server and a worker on a loop of their own, for hypothesis's synchronous examples."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    ready: dict = {}
+    stop = asyncio.Event()
+
+    async def host() -> None:
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=executable("temporal-test-server"), data_converter=pydantic_data_converter
+        )
+        queue = f"prop-{uuid.uuid4().hex[:6]}"
+        async with Worker(
+            env.client, task_queue=queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+        ):
+            ready["client"], ready["queue"] = env.client, queue
+            await stop.wait()
+        await env.shutdown()
+
+    hosting = asyncio.run_coroutine_threadsafe(host(), loop)
+    while "client" not in ready:
+        assert not hosting.done(), hosting.exception()
+        threading.Event().wait(0.05)
+    yield loop, ready["client"], ready["queue"]
+    loop.call_soon_threadsafe(stop.set)
+    hosting.result(timeout=30)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
+@given(script=st.lists(commands, min_size=1, max_size=8))
+def test_random_commands_keep_state_the_fold_of_the_record(background, tmp_path, script):
+    loop, client, queue = background
+
+    async def run() -> None:
+        slug = f"prop-{uuid.uuid4().hex[:8]}"
+        await open_case(client, queue, tmp_path, slug)
+        for name, payload in script:
+            try:
+                act = parse_action(name, payload)
+            except Rejected:
+                continue
+            count = (await investigations.state(client, slug)).events
+            try:
+                await investigations.act(client, slug, act)
+            except Rejected:
+                assert (await investigations.state(client, slug)).events == count
+            await settle(client, slug)
+            view = await investigations.state(client, slug)
+            record = (await investigations.events(client, slug)).events
+            assert fold(record) == view.state
+        assert await failed_tasks(client, slug) == []
+
+    asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=60)

@@ -53,12 +53,12 @@ def test_server() -> str:
     return found
 
 
-async def _settled(client: Client, case: CaseFile) -> investigations.StateView:
+async def settled(client: Client, slug: str, authorities: list[str]) -> investigations.StateView:
     """Wait until the joint record and every track have stopped moving (no notice in flight, no new event)."""
     last = None
     while True:
-        view = await investigations.state(client, case.slug)
-        tracks = await investigations.track_states(client, case.slug, case.authorities)
+        view = await investigations.state(client, slug)
+        tracks = await investigations.track_states(client, slug, authorities)
         mark = (view.events, tuple(t.events for t in tracks.values()))
         busy = view.pending or any(t.pending for t in tracks.values())
         if not busy and mark == last:
@@ -68,7 +68,7 @@ async def _settled(client: Client, case: CaseFile) -> investigations.StateView:
 
 
 async def _advance(env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime) -> None:
-    view = await _settled(client, case)
+    view = await settled(client, case.slug, case.authorities)
     delta = until - view.clock
     if delta > timedelta(0):
         await env.sleep(delta)
@@ -112,7 +112,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress: Callable[[str], N
                     raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
                 progress(f"{step.on} {step.action} by {step.by}")
             await _play_out(env, env.client, case, progress)
-            view = await _settled(env.client, case)
+            view = await settled(env.client, case.slug, case.authorities)
             events = (await investigations.events(env.client, case.slug)).events
     finally:
         await env.shutdown()
@@ -131,7 +131,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress: Callable[[str], N
 async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress) -> None:
     """After the last step, let the clocks still running do their work, until the case closes or none runs."""
     while True:
-        view = await _settled(client, case)
+        view = await settled(client, case.slug, case.authorities)
         if view.state.stage is not None and view.state.stage.value == "closed":
             return
         nxt = view.state.next_deadline

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+import worker as enforce_worker
+from tests.live import open_case
 from workflows import search_attributes as sa
 
 BIN = Path(sys.executable).parent
@@ -57,6 +60,19 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def running(skipping_env, task_queue, tmp_path, slug):
+    """The Clearview case, just opened under a slug of its own, with a worker on the time-skipping server."""
+    async with Worker(
+        skipping_env.client,
+        task_queue=task_queue,
+        workflows=enforce_worker.WORKFLOWS,
+        activities=enforce_worker.ACTIVITIES,
+    ):
+        await open_case(skipping_env.client, task_queue, tmp_path, slug)
+        yield skipping_env.client, slug
 
 
 @pytest.fixture

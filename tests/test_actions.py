@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -20,62 +19,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
-from domain.actions import ACTIONS, Action, parse_action
+from domain.actions import ACTIONS, parse_action
 from domain.errors import Rejected
 from domain.state import fold
 from enforce import investigations
-from tests.casefiles import clearview
 from tests.conftest import executable
-from workflows.messages import track_id, workflow_id
+from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle
+from workflows.messages import workflow_id
 
 pytestmark = pytest.mark.timeout(180)
-AUTHORITIES = ["opc", "cai-qc", "oipc-bc", "oipc-ab"]
-
-
-async def settle(client: Client, slug: str) -> None:
-    """Until no notice is in flight and the joint record has stopped growing."""
-    last = -1
-    while True:
-        view = await investigations.state(client, slug)
-        tracks = await investigations.track_states(client, slug, AUTHORITIES)
-        if not view.pending and not any(t.pending for t in tracks.values()) and view.events == last:
-            return
-        last = view.events
-        await asyncio.sleep(0.05)
-
-
-async def failed_tasks(client: Client, slug: str) -> list[str]:
-    """Workflow tasks that failed, in the joint record and every track."""
-    out = []
-    for wid in [workflow_id(slug)] + [track_id(slug, a) for a in AUTHORITIES]:
-        async for event in client.get_workflow_handle(wid).fetch_history_events():
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-                out.append(f"{wid}: {event.workflow_task_failed_event_attributes.failure.message}")
-    return out
-
-
-async def open_case(client: Client, queue: str, tmp_path, slug: str) -> None:
-    case, procedure = clearview(slug, tmp_path)
-    await investigations.start(client, case, procedure, task_queue=queue, indexed=False)
-    await settle(client, slug)
-
-
-@pytest.fixture
-async def running(skipping_env, task_queue, tmp_path, slug):
-    async with Worker(
-        skipping_env.client,
-        task_queue=task_queue,
-        workflows=enforce_worker.WORKFLOWS,
-        activities=enforce_worker.ACTIVITIES,
-    ):
-        await open_case(skipping_env.client, task_queue, tmp_path, slug)
-        yield skipping_env.client, slug
-
-
-def action(name: str, **fields) -> Action:
-    return parse_action(name, fields)
-
-
 REJECTIONS = [
     (
         "the respondent issuing findings",

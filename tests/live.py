@@ -1,0 +1,41 @@
+"""Helpers for tests that drive running investigations."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from domain.actions import Action, parse_action
+from enforce import investigations
+from enforce.simulate import settled
+from tests.casefiles import clearview
+from workflows.messages import track_id, workflow_id
+
+AUTHORITIES = ["opc", "cai-qc", "oipc-bc", "oipc-ab"]
+
+
+async def settle(client: Client, slug: str) -> None:
+    """Until no notice is in flight and the joint record and tracks have stopped growing."""
+    await settled(client, slug, AUTHORITIES)
+
+
+async def failed_tasks(client: Client, slug: str) -> list[str]:
+    """Workflow tasks that failed, in the joint record and every track."""
+    out = []
+    for wid in [workflow_id(slug)] + [track_id(slug, a) for a in AUTHORITIES]:
+        async for event in client.get_workflow_handle(wid).fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                out.append(f"{wid}: {event.workflow_task_failed_event_attributes.failure.message}")
+    return out
+
+
+async def open_case(client: Client, queue: str, tmp_path, slug: str) -> None:
+    case, procedure = clearview(slug, tmp_path)
+    await investigations.start(client, case, procedure, task_queue=queue, indexed=False)
+    await settle(client, slug)
+
+
+def action(name: str, **fields) -> Action:
+    return parse_action(name, fields)
+
+

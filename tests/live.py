@@ -29,9 +29,10 @@ async def failed_tasks(client: Client, slug: str) -> list[str]:
     return out
 
 
-async def open_case(client: Client, queue: str, tmp_path, slug: str) -> None:
+async def open_case(client: Client, queue: str, tmp_path, slug: str, indexed: bool = False) -> None:
+    """Open the Clearview case under `slug`; `indexed` on a server that knows the search attributes."""
     case, procedure = clearview(slug, tmp_path)
-    await investigations.start(client, case, procedure, task_queue=queue, indexed=False)
+    await investigations.start(client, case, procedure, task_queue=queue, indexed=indexed)
     await settle(client, slug)
 
 

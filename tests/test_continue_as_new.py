@@ -1,0 +1,73 @@
+"""A long case continues as new when Temporal suggests it, carrying its whole record and its clock.
+
+A dev server started for this test suggests continue-as-new after a short history (a dynamic config value),
+so the real suggestion, not a test switch in the workflow, drives it."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import worker as enforce_worker
+from domain.state import fold
+from enforce import investigations
+from tests.conftest import executable
+from tests.live import action, failed_tasks, open_case, settle
+from workflows import search_attributes as sa
+from workflows.messages import workflow_id
+
+pytestmark = pytest.mark.timeout(120)
+SUGGEST_AFTER = 40
+
+
+@pytest.fixture(scope="module")
+async def short_history_env():
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=executable("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+async def test_the_record_survives_continue_as_new(short_history_env, task_queue, tmp_path, slug):
+    client = short_history_env.client
+    async with Worker(
+        client, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+    ):
+        await open_case(client, task_queue, tmp_path, slug, indexed=True)
+        handle = client.get_workflow_handle(workflow_id(slug))
+        first_run = (await handle.describe()).run_id
+        await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
+        for aid in ("cai-qc", "oipc-bc", "oipc-ab"):
+            await investigations.act(client, slug, action("concur", by=aid))
+        await settle(client, slug)
+        await investigations.act(
+            client, slug, action("issue-recommendations", by="opc", recommendations=[{"id": "R1", "text": "Stop."}])
+        )
+        await settle(client, slug)
+        before = await investigations.events(client, slug)
+
+        desc = await client.get_workflow_handle(workflow_id(slug)).describe()
+        assert desc.run_id != first_run, "the joint record did not continue as new"
+        # The new run holds the whole record, and goes on taking actions.
+        result = await investigations.act(
+            client, slug, action("answer-recommendations", by="respondent", answers={"R1": "refused"})
+        )
+        assert result.first_seq == before.events[-1].seq + 1
+        await settle(client, slug)
+        view = await investigations.state(client, slug)
+        events = (await investigations.events(client, slug)).events
+        assert events[: len(before.events)] == before.events
+        assert fold(events) == view.state and view.state.stage.value == "escalation"
+        assert view.clock.date() == before.events[0].on.date()  # the case clock came along
+        assert desc.typed_search_attributes.get(sa.PROCEDURE) == "ca-joint"
+        assert await failed_tasks(client, slug) == []

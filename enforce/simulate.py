@@ -8,7 +8,7 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -75,7 +75,11 @@ async def _advance(env: WorkflowEnvironment, client: Client, case: CaseFile, unt
 
 
 async def run(
-    case: CaseFile, procedure: Procedure, *, progress: Callable[[str], None] = lambda _: None
+    case: CaseFile,
+    procedure: Procedure,
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+    before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
 ) -> SimulationResult:
     # A simulation's notices go to a folder of their own, never into a live case's outbox.
     data = settings.data_dir() / "simulations" / case.slug
@@ -83,7 +87,7 @@ async def run(
     before = os.environ.get("ENFORCE_DATA_DIR")
     os.environ["ENFORCE_DATA_DIR"] = str(data)
     try:
-        return await _run(case, procedure, progress)
+        return await _run(case, procedure, progress, before_shutdown)
     finally:
         if before is None:
             os.environ.pop("ENFORCE_DATA_DIR", None)
@@ -91,7 +95,7 @@ async def run(
             os.environ["ENFORCE_DATA_DIR"] = before
 
 
-async def _run(case: CaseFile, procedure: Procedure, progress: Callable[[str], None]) -> SimulationResult:
+async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) -> SimulationResult:
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
@@ -114,6 +118,8 @@ async def _run(case: CaseFile, procedure: Procedure, progress: Callable[[str], N
             await _play_out(env, env.client, case, progress)
             view = await settled(env.client, case.slug, case.authorities)
             events = (await investigations.events(env.client, case.slug)).events
+            if before_shutdown:
+                await before_shutdown(env.client)
     finally:
         await env.shutdown()
     state = view.state

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.actions import New
 from domain.case import Recipient
 from domain.events import EVENT_ADAPTER, InvestigationOpened, NoticeFailed, NoticeServed
-from domain.actions import New
 from domain.investigation import Investigation
 from domain.state import Stage, apply, fold
 from tests.casefiles import clearview, procedure

@@ -167,25 +167,81 @@ class ProvideInformation(Action):
         return [New(ev.InformationProvided, self.by, {"request_id": self.request_id, "summary": self.summary})]
 
 
+def _authorities_named(s: InvestigationState, field: str, names: list[str], by: str) -> list[str]:
+    """Authorities of the case other than `by`: `all` stands for every one of them."""
+    others = [a for a in s.authorities if a != by]
+    if "all" in names:
+        return others
+    for aid in names:
+        if aid not in s.authorities:
+            raise Rejected(f"{field}: {aid!r} is not an authority of this case ({', '.join(s.authorities)})")
+        if aid == by:
+            raise Rejected(f"{field}: {aid} already holds it")
+    return sorted(set(names), key=s.authorities.index)
+
+
 class RecordEvidence(Action):
     name = "record-evidence"
     stages = ACTIVE
-    help = "An authority records evidence it obtained, with who may see it and for what purpose."
+    help = "An authority records evidence it obtained; `scope` names who may see it (default: itself only)."
     description: str = Field(min_length=1)
     sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
-    scope: list[str] = ["all"]
+    scope: list[str] = []
     purpose: str = Field(min_length=1)
 
     def decide(self, s, ctx):
-        for aid in self.scope:
-            if aid != "all" and aid not in s.authorities:
-                raise Rejected(f"scope: {aid!r} is not an authority of this case")
+        shared = _authorities_named(s, "scope", self.scope, self.by)
+        eid = f"E-{len(s.evidence) + 1}"
         fields = self.model_dump(include={"description", "sha256", "scope", "purpose"})
+        out = [New(ev.EvidenceRecorded, self.by, {"evidence_id": eid, "authority": self.by, **fields})]
+        if shared:
+            out.append(
+                New(
+                    ev.EvidenceShared,
+                    self.by,
+                    {"evidence_id": eid, "authority": self.by, "shared_with": shared, "purpose": self.purpose},
+                )
+            )
+        return out
+
+
+class ShareEvidence(Action):
+    name = "share-evidence"
+    stages = ACTIVE
+    help = "The authority that holds a piece of evidence shares it with named authorities, for a purpose."
+    evidence_id: str
+    shared_with: list[str] = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        item = next((x for x in s.evidence if x.evidence_id == self.evidence_id), None)
+        if item is None or item.authority != self.by:
+            mine = ", ".join(x.evidence_id for x in s.evidence if x.authority == self.by) or "none"
+            raise Rejected(f"evidence_id: {self.by} holds no evidence {self.evidence_id!r} (it holds: {mine})")
+        shared = _authorities_named(s, "shared_with", self.shared_with, self.by)
         return [
             New(
-                ev.EvidenceRecorded,
+                ev.EvidenceShared,
                 self.by,
-                {"evidence_id": f"E-{len(s.evidence) + 1}", "authority": self.by, **fields},
+                {"evidence_id": self.evidence_id, "authority": self.by, "shared_with": shared, "purpose": self.purpose},
+            )
+        ]
+
+
+class SendMessage(Action):
+    name = "message"
+    help = "An authority writes to other authorities of the case; delivered and recorded like any notice."
+    to: list[str] = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        to = _authorities_named(s, "to", self.to, self.by)
+        return [
+            New(
+                ev.MessageSent,
+                self.by,
+                {"message_id": f"M-{len(s.messages) + 1}", "to": to, "subject": self.subject, "text": self.text},
             )
         ]
 
@@ -418,6 +474,17 @@ class Dissent(TrackAction):
         ]
 
 
+class CommentOnFindings(TrackAction):
+    name = "comment-on-findings"
+    stages = (Stage.FINDINGS,)
+    actors = ("co-authority",)
+    help = "A co-authority comments on the draft findings (it still concurs or dissents)."
+    comments: str = Field(min_length=1)
+
+    def decide(self, s, ctx):
+        return [New(ev.FindingsCommented, self.by, {"authority": self.by, "comments": self.comments})]
+
+
 class OpenInquiry(TrackAction):
     name = "open-inquiry"
     help = "After a refusal, an authority that orders after an inquiry opens one (a 90-day clock in BC and AB)."
@@ -613,6 +680,8 @@ ACTIONS: dict[str, type[Action]] = {
         RequestInformation,
         ProvideInformation,
         RecordEvidence,
+        ShareEvidence,
+        SendMessage,
         RecordVoluntaryMeasure,
         IssuePreliminaryReport,
         SubmitRepresentations,
@@ -623,6 +692,7 @@ ACTIONS: dict[str, type[Action]] = {
         ExtendDeadline,
         Concur,
         Dissent,
+        CommentOnFindings,
         OpenInquiry,
         IssueOrder,
         FileJudicialReview,

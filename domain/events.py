@@ -89,7 +89,7 @@ class EvidenceRecorded(Event):
     authority: str
     description: str
     sha256: str = ""
-    scope: list[str] = ["all"]
+    scope: list[str] = []
     purpose: str
 
 
@@ -125,6 +125,30 @@ class FindingsDissented(Event):
     authority: str
     finding: str
     reasons: str
+
+
+class FindingsCommented(Event):
+    type: Literal["FindingsCommented"] = "FindingsCommented"
+    authority: str
+    comments: str
+
+
+class EvidenceShared(Event):
+    """PIPEDA s.23, GDPR Art. 61(3): information shared between authorities is used only for its purpose."""
+
+    type: Literal["EvidenceShared"] = "EvidenceShared"
+    evidence_id: str
+    authority: str
+    shared_with: list[str]
+    purpose: str
+
+
+class MessageSent(Event):
+    type: Literal["MessageSent"] = "MessageSent"
+    message_id: str
+    to: list[str]
+    subject: str
+    text: str
 
 
 class FindingsIssued(Event):
@@ -298,6 +322,9 @@ ALL_EVENTS = (
     FindingsDrafted,
     FindingsConcurred,
     FindingsDissented,
+    FindingsCommented,
+    EvidenceShared,
+    MessageSent,
     FindingsIssued,
     RecommendationsIssued,
     RecommendationAnswered,
@@ -335,6 +362,9 @@ AnyEvent = Annotated[
     | FindingsDrafted
     | FindingsConcurred
     | FindingsDissented
+    | FindingsCommented
+    | EvidenceShared
+    | MessageSent
     | FindingsIssued
     | RecommendationsIssued
     | RecommendationAnswered

@@ -290,7 +290,11 @@ def notices_for(s: InvestigationState, e: ev.Event, ctx: Ctx) -> list[NoticeRequ
     if spec is None:
         return []
     senders = s.authorities if spec.senders == "all" else [e.by if e.by in s.authorities else s.lead]
-    recipients = [RESPONDENT] if spec.to == "respondent" else s.co_authorities
+    recipients = {
+        "respondent": [RESPONDENT],
+        "co-authorities": s.co_authorities,
+        "addressees": list(getattr(e, "to", [])),
+    }[spec.to]
     started = [d for d in s.deadlines.values() if d.deadline_id.endswith(f":{e.seq}") and d.owner == ctx.owner]
     authority, rules = _owned_rules(s, ctx)
     prospective = [r for _, r in rules if r.runs_from == "service" and r.trigger == e.type]
@@ -332,4 +336,6 @@ def _notice_context(s: InvestigationState, e: ev.Event) -> dict[str, str]:
         return {"request": e.request_id} | {f"item {i}": item for i, item in enumerate(e.items, 1)}
     if isinstance(e, ev.FindingsDrafted | ev.PreliminaryReportIssued):
         return {"summary": e.summary}
+    if isinstance(e, ev.MessageSent):
+        return {"message": e.message_id, "subject": e.subject, "text": e.text}
     return {}

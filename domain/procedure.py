@@ -140,7 +140,8 @@ class NoticeSpec(Strict):
     """Which notice an event sends, to whom, under which of the sender's sections."""
 
     kind: str
-    to: Literal["respondent", "co-authorities"] = "respondent"
+    # `addressees`: the authorities the event names in its `to` (a message between authorities).
+    to: Literal["respondent", "co-authorities", "addressees"] = "respondent"
     # `all`: a joint act, sent by every authority of the case; `actor`: by the authority that acted.
     senders: Literal["all", "actor"] = "actor"
     section: str = "notice"

@@ -118,6 +118,7 @@ class Track(Frozen):
     orders: list[Order] = []
     court: list[str] = []
     outcome: str = ""
+    comments: list[str] = []
 
 
 class Evidence(Frozen):
@@ -127,6 +128,19 @@ class Evidence(Frozen):
     sha256: str
     scope: list[str]
     purpose: str
+    # Who it has been shared with, and for what, as the sharing events recorded it.
+    shared_with: list[str] = []
+
+    def visible_to(self, party: str) -> bool:
+        return party == self.authority or party in self.shared_with or ("all" in self.scope and party != "respondent")
+
+
+class Message(Frozen):
+    message_id: str
+    sender: str
+    to: list[str]
+    subject: str
+    on: datetime
 
 
 class InformationRequest(Frozen):
@@ -157,6 +171,7 @@ class InvestigationState(Frozen):
     recommendations: list[RecommendationState] = []
     requests: list[InformationRequest] = []
     evidence: list[Evidence] = []
+    messages: list[Message] = []
     voluntary_measures: list[str] = []
     last_seq: int = 0
 
@@ -298,6 +313,29 @@ def _(e: ev.InformationProvided, s: InvestigationState) -> dict:
 def _(e: ev.EvidenceRecorded, s: InvestigationState) -> dict:
     item = Evidence(**e.model_dump(include={"evidence_id", "authority", "description", "sha256", "scope", "purpose"}))
     return {"evidence": [*s.evidence, item]}
+
+
+@_evolve.register
+def _(e: ev.EvidenceShared, s: InvestigationState) -> dict:
+    return {
+        "evidence": [
+            x.model_copy(update={"shared_with": sorted({*x.shared_with, *e.shared_with})})
+            if x.evidence_id == e.evidence_id
+            else x
+            for x in s.evidence
+        ]
+    }
+
+
+@_evolve.register
+def _(e: ev.MessageSent, s: InvestigationState) -> dict:
+    message = Message(message_id=e.message_id, sender=e.by, to=e.to, subject=e.subject, on=e.on)
+    return {"messages": [*s.messages, message]}
+
+
+@_evolve.register
+def _(e: ev.FindingsCommented, s: InvestigationState) -> dict:
+    return _set_track(s, e.authority, comments=[*s.tracks[e.authority].comments, e.comments])
 
 
 @_evolve.register
@@ -495,6 +533,29 @@ def _(e: ev.TrackClosed, s: InvestigationState) -> dict:
 @_evolve.register
 def _(e: ev.InvestigationClosed, s: InvestigationState) -> dict:
     return {"stage": Stage.CLOSED}
+
+
+def visible_to(state: InvestigationState, party: str) -> InvestigationState:
+    """What one party may see: evidence it owns or that was shared with it, messages it sent or received."""
+    return state.model_copy(
+        update={
+            "evidence": [x for x in state.evidence if x.visible_to(party)],
+            "messages": [m for m in state.messages if party == m.sender or party in m.to],
+        }
+    )
+
+
+def events_visible_to(events: Iterable[ev.Event], state: InvestigationState, party: str) -> list[ev.Event]:
+    """The record as one party may read it: other parties' evidence and messages left out."""
+    hidden = {x.evidence_id for x in state.evidence if not x.visible_to(party)}
+    out = []
+    for e in events:
+        if isinstance(e, ev.EvidenceRecorded | ev.EvidenceShared) and e.evidence_id in hidden:
+            continue
+        if isinstance(e, ev.MessageSent) and party != e.by and party not in e.to:
+            continue
+        out.append(e)
+    return out
 
 
 def apply(state: InvestigationState, event: ev.Event) -> InvestigationState:

@@ -70,14 +70,14 @@ async def start(
     )
 
 
-async def state(client: Client, slug: str) -> StateView:
+async def state(client: Client, slug: str, as_party: str | None = None) -> StateView:
     handle = client.get_workflow_handle(workflow_id(slug))
-    return await handle.query("state", StateQuery(), result_type=StateView)
+    return await handle.query("state", StateQuery(as_party=as_party), result_type=StateView)
 
 
-async def events(client: Client, slug: str, after: int = 0) -> EventsView:
+async def events(client: Client, slug: str, after: int = 0, as_party: str | None = None) -> EventsView:
     handle = client.get_workflow_handle(workflow_id(slug))
-    return await handle.query("events", EventsQuery(after=after), result_type=EventsView)
+    return await handle.query("events", EventsQuery(after=after, as_party=as_party), result_type=EventsView)
 
 
 def record_of(slug: str, action: Action) -> str:

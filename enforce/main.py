@@ -43,6 +43,9 @@ class Output(StrEnum):
 
 
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="`table` for people, `json` for scripts.")]
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="Show only what this party (an authority id, or respondent) may see.")
+]
 
 
 class Failure(Exception):
@@ -101,17 +104,18 @@ def open_case(
 @app.command()
 def show(
     slug: Annotated[str, typer.Argument(help="The case's slug, e.g. clearview-ai.")],
+    as_party: AsOpt = None,
     output: OutputOpt = Output.TABLE,
 ) -> None:
-    """Show an investigation: stage, parties, notices served and undelivered.
+    """Show an investigation: stage, tracks, open deadlines with days left, notices served and undelivered.
 
-    Example: `enforce show clearview-ai -o json`
+    Example: `enforce show clearview-ai --as oipc-bc -o json`
     """
 
     async def go() -> None:
         client = await connect()
         try:
-            view = await investigations.state(client, slug)
+            view = await investigations.state(client, slug, as_party)
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise Failure(
@@ -155,6 +159,7 @@ def act(
         list[str] | None, typer.Option("--field", "-f", help="A field as key=value (JSON values allowed).")
     ] = None,
     as_json: Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")] = None,
+    to: Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")] = None,
     output: OutputOpt = Output.TABLE,
 ) -> None:
     """Perform an action on an investigation, as an authority or the respondent.
@@ -165,6 +170,8 @@ def act(
     from domain.errors import Rejected
 
     payload = {**_parse_fields(field or [], as_json), "by": actor}
+    if to:
+        payload["to"] = to
     try:
         parsed = parse_action(action, payload)
     except Rejected as e:
@@ -255,6 +262,7 @@ def simulation_json(result) -> dict:
 def timeline(
     slug: Annotated[str, typer.Argument(help="The case's slug.")],
     after: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
+    as_party: AsOpt = None,
     output: OutputOpt = Output.TABLE,
 ) -> None:
     """Print the joint record's events, in order.
@@ -264,7 +272,7 @@ def timeline(
 
     async def go() -> None:
         client = await connect()
-        found = await _events(client, slug, after)
+        found = await _events(client, slug, after, as_party)
         if output == Output.JSON:
             out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
         else:
@@ -273,9 +281,9 @@ def timeline(
     _run(go())
 
 
-async def _events(client, slug: str, after: int = 0) -> list:
+async def _events(client, slug: str, after: int = 0, as_party: str | None = None) -> list:
     try:
-        return (await investigations.events(client, slug, after)).events
+        return (await investigations.events(client, slug, after, as_party)).events
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise Failure(f"no investigation {slug!r} ({workflow_id(slug)}) on {settings.temporal_address()}") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -58,9 +59,14 @@ async def settled(client: Client, slug: str, authorities: list[str]) -> investig
     last = None
     while True:
         view = await investigations.state(client, slug)
-        tracks = await investigations.track_states(client, slug, authorities)
+        try:
+            tracks = await investigations.track_states(client, slug, authorities)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+            tracks = {}  # the joint record is still starting its tracks
         mark = (view.events, tuple(t.events for t in tracks.values()))
-        busy = view.pending or any(t.pending for t in tracks.values())
+        busy = view.pending or any(t.pending for t in tracks.values()) or len(tracks) < len(authorities)
         if not busy and mark == last:
             return view
         last = mark

@@ -64,6 +64,20 @@ def print_state(console: Console, view: StateView) -> None:
             recs.add_row(r.id, r.text, answer, "yes" if r.verified else "")
         console.print(recs)
     console.print(deadlines_table(s.open_deadlines, today, "Open deadlines"))
+    if s.evidence:
+        evidence = Table(title="Evidence", title_justify="left")
+        for col in ("id", "held by", "description", "shared with", "purpose"):
+            evidence.add_column(col)
+        for x in s.evidence:
+            evidence.add_row(x.evidence_id, x.authority, x.description, ", ".join(x.shared_with), x.purpose)
+        console.print(evidence)
+    if s.messages:
+        messages = Table(title="Messages between authorities", title_justify="left")
+        for col in ("id", "date", "from", "to", "subject"):
+            messages.add_column(col)
+        for m in s.messages:
+            messages.add_row(m.message_id, m.on.date().isoformat(), m.sender, ", ".join(m.to), m.subject)
+        console.print(messages)
 
     notices = Table(title="Notices", title_justify="left")
     for col in ("notice", "kind", "to", "status", "served", "section"):

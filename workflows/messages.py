@@ -52,7 +52,8 @@ class InvestigationResult(BaseModel):
 
 
 class StateQuery(BaseModel):
-    pass
+    # An authority id or `respondent`: the state as that party may see it. None: the whole record.
+    as_party: str | None = None
 
 
 class StateView(BaseModel):
@@ -65,6 +66,7 @@ class StateView(BaseModel):
 
 class EventsQuery(BaseModel):
     after: int = 0
+    as_party: str | None = None
 
 
 class EventsView(BaseModel):

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.investigation import Investigation
     from domain.notices import NoticeRequest
     from domain.policy import next_reminder, notices_for, on_missed, reminder
-    from domain.state import DeadlineState
+    from domain.state import DeadlineState, events_visible_to, visible_to
     from workflows import search_attributes as sa
     from workflows.details import current_details
     from workflows.messages import ActResult, EventsQuery, EventsView, StateQuery, StateView
@@ -229,8 +229,14 @@ class CaseRecord:
 
     @workflow.query(name="state")
     def query_state(self, q: StateQuery | None = None) -> StateView:
-        return StateView(state=self.inv.state, clock=self.now(), events=len(self.inv.events), pending=len(self.pending))
+        state = self.inv.state
+        if q and q.as_party:
+            state = visible_to(state, q.as_party)
+        return StateView(state=state, clock=self.now(), events=len(self.inv.events), pending=len(self.pending))
 
     @workflow.query(name="events")
     def query_events(self, q: EventsQuery | None = None) -> EventsView:
-        return EventsView(events=self.inv.events_after(q.after if q else 0))
+        events = self.inv.events_after(q.after if q else 0)
+        if q and q.as_party:
+            events = events_visible_to(events, self.inv.state, q.as_party)
+        return EventsView(events=events)

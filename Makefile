@@ -17,8 +17,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/enforce dev up
-	$(BIN)/enforce open cases/clearview.toml --if-absent
-	@$(BIN)/enforce dev hints
+	$(BIN)/enforce dev demo
 
 stop:
 	@if [ -x $(BIN)/enforce ]; then $(BIN)/enforce dev down; else echo "nothing to stop"; fi

@@ -27,6 +27,10 @@ class CaseClock(BaseModel):
     def real_time(self, case: datetime) -> datetime:
         return case.astimezone(UTC) + timedelta(days=self.offset_days)
 
+    def start_of_day(self, day: date) -> datetime:
+        """The real instant a day of the case calendar begins (what `NextDeadline` shows for a due date)."""
+        return self.real_time(datetime.combine(day, time(0), tzinfo=UTC))
+
     def end_of_day(self, day: date) -> datetime:
         """The real instant a deadline due on `day` (case calendar) runs out: the start of the next day."""
         return self.real_time(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))

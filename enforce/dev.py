@@ -646,6 +646,21 @@ def status(
     raise SystemExit(0 if running else EXIT_NOT_RUNNING)
 
 
+@app.command(epilog="Example: enforce dev up && enforce dev demo")
+def demo() -> None:
+    """Open the Clearview case on the running dev stack (once) and take it to its draft findings."""
+    from domain.errors import DataError
+    from enforce import demo as demo_case
+    from enforce.connect import Unreachable
+
+    try:
+        asyncio.run(demo_case.run(lambda line: out.print(line)))
+    except (DataError, Unreachable) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(EXIT_FAILED) from None
+    hints()
+
+
 @app.command(epilog="Example: enforce dev hints")
 def hints() -> None:
     """What to look at after `make demo`: the Web UI and a few commands."""
@@ -653,11 +668,15 @@ def hints() -> None:
     query = urllib.parse.quote("InvestigationStage IS NOT NULL")
     out.print(f"Investigations in the Web UI:\n  {settings.ui_url()}/namespaces/{ns}/workflows?query={query}")
     out.print(f"Temporal address: {settings.temporal_address()}")
-    out.print("Try:")
+    out.print("Open the case, then its timeline: the timers' summaries name each statutory clock.")
+    out.print("Try (after `. .venv/bin/activate`, or with .venv/bin/ in front):")
     for cmd, what in (
-        ("enforce show clearview-ai", "the case, its stage and next deadline"),
-        ("enforce list", "all investigations"),
+        ("enforce show clearview-ai", "the case: stage, tracks, open deadlines with days left, notices"),
+        ("enforce list --due-within 30d", "cases with a clock running out within 30 days"),
+        ("enforce actions", "what can be done, by whom"),
+        ("enforce act clearview-ai record-voluntary-measure --as respondent -f description='Left Canada'", ""),
+        ("enforce simulate cases/clearview.toml", "the whole real case, 2020-2026, in seconds"),
         ("enforce dev status", "is the server and worker running"),
         ("make stop", "stop both (the database stays)"),
     ):
-        out.print(f"  {cmd:<27} {what}")
+        out.print(f"  {cmd:<34} {what}".rstrip())

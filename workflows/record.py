@@ -219,7 +219,7 @@ class CaseRecord:
         nxt = state.next_deadline
         updates: list[SearchAttributeUpdate] = [
             sa.AWAITING_PARTY.value_set(state.awaiting_party),
-            sa.NEXT_DEADLINE.value_set(self.clock.end_of_day(nxt.due)) if nxt else sa.NEXT_DEADLINE.value_unset(),
+            sa.NEXT_DEADLINE.value_set(self.clock.start_of_day(nxt.due)) if nxt else sa.NEXT_DEADLINE.value_unset(),
             *self.stage_attributes(),
         ]
         workflow.upsert_search_attributes(updates)

@@ -7,8 +7,11 @@ import os
 import sys
 
 import structlog
+import temporalio.activity
+import temporalio.workflow
 
-KEPT = ("workflow_id", "run_id", "workflow_type", "activity_id", "activity_type", "attempt")
+KEPT = ("workflow_id", "run_id", "workflow_run_id", "workflow_type", "activity_id", "activity_type", "attempt",
+        "update_name")
 
 
 def _temporal_context(_, __, event: dict) -> dict:
@@ -53,6 +56,9 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
             ],
         )
     )
+    # The ids travel as fields of the line, not appended to its message.
+    temporalio.workflow.logger.workflow_info_on_message = False
+    temporalio.activity.logger.activity_info_on_message = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,91 +1,208 @@
-"""Serving a notice: render it, file it in the document store, deliver it. Idempotent on the notice id."""
+"""Serving a notice: render it (Markdown, the document of record, and HTML), file both in the document store,
+deliver it by the recipient's channel. Idempotent on the notice id.
+
+Channels (chosen per recipient in the case file, `domain.case.Recipient`):
+- `outbox`: a folder per recipient under the outbox (ENFORCE_OUTBOX_DIR, default `.data/outbox`).
+- `smtp`: an email (see `activities.mail` for the configuration, and for what "exactly once" can promise).
+
+Either way a `<notice_id>.receipt.json` marker in `<outbox or sent dir>/<recipient>/` is written once the notice
+is delivered; a retry that finds it returns the same receipt and delivers nothing.
+
+Errors: what no retry can fix (no template, a template that fails, no SMTP configuration, an address the
+server refuses with 5xx) is a non-retryable `NoticeUndeliverable`, which the workflow records as NoticeFailed;
+what may pass (an unreachable server, a 4xx, a full disk) is retryable under the workflow's retry policy.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import mail
+from activities.render import Rendered, RenderError, render, template_for  # noqa: F401  (template_for: re-export)
 from domain.notices import NoticeReceipt, NoticeRequest
 from enforce import settings
 
-TEMPLATES = Path(__file__).parent / "templates"
 UNDELIVERABLE = "NoticeUndeliverable"
+TRANSIENT = "NoticeNotYetDelivered"
+CHANNELS = ("outbox", "smtp")
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+
+def undeliverable(message: str) -> ApplicationError:
+    return ApplicationError(message, type=UNDELIVERABLE, non_retryable=True)
+
+
+def sent_dir() -> Path:
+    """Where the smtp channel keeps its markers: ENFORCE_SENT_DIR, default `<data dir>/sent`."""
+    return Path(os.environ.get("ENFORCE_SENT_DIR", settings.data_dir() / "sent")).resolve()
+
+
+def receipts_dir(channel: str) -> Path:
+    return settings.outbox_dir() if channel == "outbox" else sent_dir()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def template_for(req: NoticeRequest) -> jinja2.Template:
-    """The most specific template: per sending authority, then per procedure, then the default."""
-    names = [f"{req.procedure}/{req.senders[0].id}/{req.kind}.md.j2"] if len(req.senders) == 1 else []
-    names += [f"{req.procedure}/{req.kind}.md.j2", f"{req.kind}.md.j2"]
+def render_notice(req: NoticeRequest) -> Rendered:
     try:
-        return _env.select_template(names)
-    except jinja2.TemplatesNotFound:
-        raise ApplicationError(
-            f"no template for notice kind {req.kind!r}", type=UNDELIVERABLE, non_retryable=True
-        ) from None
+        return render(req)
+    except RenderError as e:
+        raise undeliverable(str(e)) from None
 
 
-def render(req: NoticeRequest) -> str:
-    context = req.model_dump() | {"dated": req.dated, "due": req.due, "section": req.section}
-    try:
-        return template_for(req).render(**context)
-    except jinja2.TemplateError as e:
-        raise ApplicationError(f"template for {req.kind} failed: {e}", type=UNDELIVERABLE, non_retryable=True) from None
+def file_documents(req: NoticeRequest) -> tuple[Rendered, Path, Path]:
+    """Both renderings in the document store, named by notice id. Rendering is deterministic, so a retry
+    writes the same bytes."""
+    doc = render_notice(req)
+    folder = settings.documents_dir()
+    md, html = folder / f"{req.notice_id}.md", folder / f"{req.notice_id}.html"
+    _write_atomic(md, doc.markdown.encode())
+    _write_atomic(html, doc.html.encode())
+    return doc, md, html
 
 
 def file_document(req: NoticeRequest) -> tuple[Path, str]:
-    body = render(req).encode()
-    path = settings.documents_dir() / f"{req.notice_id}.md"
-    _write_atomic(path, body)
-    return path, hashlib.sha256(body).hexdigest()
+    """The document of record and its SHA-256 (kept for callers of the first version)."""
+    doc, md, _ = file_documents(req)
+    return md, doc.sha256
 
 
-def deliver_to_outbox(req: NoticeRequest, document: Path, sha256: str) -> NoticeReceipt:
-    folder = settings.outbox_dir() / req.to.id
-    marker = folder / f"{req.notice_id}.receipt.json"
+def marker_path(req: NoticeRequest) -> Path:
+    return receipts_dir(req.to.channel) / req.to.id / f"{req.notice_id}.receipt.json"
+
+
+def delivered(req: NoticeRequest) -> NoticeReceipt | None:
+    """The receipt of an earlier attempt that delivered this notice, if any."""
+    marker = marker_path(req)
     if marker.exists():
-        # Already delivered by an earlier attempt: the same proof, not a second delivery.
         return NoticeReceipt.model_validate_json(marker.read_text())
-    _write_atomic(folder / f"{req.notice_id}.md", document.read_bytes())
+    return None
+
+
+def deliver_to_outbox(req: NoticeRequest, doc: Rendered, md: Path, html: Path) -> NoticeReceipt:
+    folder = settings.outbox_dir() / req.to.id
+    _write_atomic(folder / f"{req.notice_id}.md", doc.markdown.encode())
+    _write_atomic(folder / f"{req.notice_id}.html", doc.html.encode())
     receipt = NoticeReceipt(
         notice_id=req.notice_id,
         channel="outbox",
-        message_id=f"<{req.notice_id}@enforce>",
+        message_id=mail.message_id(req.notice_id),
         transmitted_at=datetime.now(UTC),
-        document=str(document),
-        sha256=sha256,
+        document=str(md),
+        sha256=doc.sha256,
+        html_document=str(html),
+        html_sha256=doc.html_sha256,
+        address=str(folder),
     )
-    _write_atomic(marker, receipt.model_dump_json(indent=2).encode())
+    _write_atomic(marker_path(req), receipt.model_dump_json(indent=2).encode())
     return receipt
+
+
+def _attempt_number() -> int:
+    try:
+        return activity.info().attempt
+    except RuntimeError:
+        return 0
+
+
+async def deliver_by_smtp(req: NoticeRequest, doc: Rendered, md: Path, html: Path) -> NoticeReceipt:
+    """See `activities.mail` for the markers and what they leave to chance."""
+    try:
+        config = mail.SmtpConfig.from_env()
+    except mail.SmtpConfigError as e:
+        raise undeliverable(str(e)) from None
+    if not req.to.email:
+        raise undeliverable(f"{req.to.id}: channel smtp without an email address")
+    folder = sent_dir() / req.to.id
+    sending = folder / f"{req.notice_id}.sending.json"
+    state = json.loads(sending.read_text()) if sending.exists() else {"message_id": mail.message_id(req.notice_id)}
+    attempts: list[dict] = state.setdefault("attempts", [])
+    if attempts and attempts[-1]["outcome"] == "in-flight":
+        # The last attempt stopped without saying how: it matters only if the message had started to go out.
+        last = attempts[-1]
+        last["outcome"] = "unknown: stopped while sending" if last["phase"] == "data" else "stopped before sending"
+    duplicate = any(a["outcome"].startswith("unknown") for a in attempts)
+    if duplicate:
+        activity.logger.warning(
+            "an earlier attempt may have delivered this notice; sending it again under the same Message-ID",
+            extra={"notice_id": req.notice_id, "message_id": state["message_id"]},
+        )
+    attempt = {
+        "attempt": _attempt_number(),
+        "started_at": datetime.now(UTC).isoformat(),
+        "phase": "transaction",
+        "outcome": "in-flight",
+    }
+    attempts.append(attempt)
+
+    def save() -> None:
+        _write_atomic(sending, json.dumps(state, indent=2).encode())
+
+    def on_phase(phase: str) -> None:
+        attempt["phase"] = phase
+        save()
+
+    receipts: list[NoticeReceipt] = []
+
+    def on_accepted(response: str) -> None:
+        # The server has the message: the receipt goes to disk now, before QUIT. The window in which a stop
+        # loses the fact that the message was delivered is this function's few milliseconds.
+        mail.checkpoint("accepted", req.notice_id)
+        receipt = mail.receipt(req, md, html, doc, response, duplicate)
+        _write_atomic(marker_path(req), receipt.model_dump_json(indent=2).encode())
+        receipts.append(receipt)
+
+    save()  # before the SMTP transaction: a crash from here on is seen by the next attempt
+    message = mail.build_message(req, doc, config)
+    try:
+        await mail.transmit(config, message, req.to.email, on_phase, on_accepted)
+    except mail.Refused as e:
+        attempt["outcome"] = f"refused: {e}"
+        save()
+        raise undeliverable(f"smtp: {e}") from None
+    except mail.Transient as e:
+        attempt["outcome"] = f"not sent: {e}"
+        save()
+        raise ApplicationError(f"smtp: {e}", type=TRANSIENT) from None
+    except Exception as e:
+        if attempt["phase"] == "data":
+            attempt["outcome"] = f"unknown: {type(e).__name__}: {e}"
+            save()
+        raise
+    sending.unlink(missing_ok=True)
+    mail.checkpoint("recorded", req.notice_id)
+    return receipts[0]
 
 
 @activity.defn(name="serve_notice")
 async def serve_notice(req: NoticeRequest) -> NoticeReceipt:
-    activity.logger.info("serving notice", extra={"notice_id": req.notice_id, "to": req.to.id})
-    document, sha256 = file_document(req)
-    if req.to.channel != "outbox":
-        raise ApplicationError(f"unknown channel {req.to.channel!r}", type=UNDELIVERABLE, non_retryable=True) from None
-    return deliver_to_outbox(req, document, sha256)
+    activity.logger.info(
+        "serving notice", extra={"notice_id": req.notice_id, "to": req.to.id, "channel": req.to.channel}
+    )
+    if req.to.channel not in CHANNELS:
+        raise undeliverable(f"unknown channel {req.to.channel!r}")
+    earlier = delivered(req)
+    if earlier is not None:
+        # Delivered by an earlier attempt: the same proof, not a second delivery (and the document that was
+        # delivered stays the one on file, even if the templates changed since).
+        return earlier
+    doc, md, html = file_documents(req)
+    if req.to.channel == "smtp":
+        return await deliver_by_smtp(req, doc, md, html)
+    return deliver_to_outbox(req, doc, md, html)
 
 
 def outbox_entries(recipient: str) -> list[dict]:

@@ -713,6 +713,8 @@ def parse_action(name: str, payload: dict[str, Any]) -> Action:
     cls = ACTIONS.get(name)
     if cls is None:
         raise Rejected(f"unknown action {name!r}; actions: {', '.join(ACTIONS)}")
+    if payload.get("by") == RESPONDENT and "respondent" not in cls.actors:
+        raise Rejected(f"the respondent cannot {name}")
     try:
         return cls.model_validate(payload)
     except ValidationError as e:
@@ -737,11 +739,16 @@ def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:
     return out
 
 
+def explain(e: Rejected, s: InvestigationState, ctx: Ctx, by: str) -> Rejected:
+    """A rejection, with what `by` could do now instead."""
+    allowed = allowed_now(s, ctx, by) if isinstance(by, str) else []
+    return Rejected(f"{e}; allowed now for {by}: {', '.join(allowed) or 'nothing'}")
+
+
 def decide(action: Action, s: InvestigationState, ctx: Ctx) -> list[New]:
     """Check then decide; a rejection says what is allowed now."""
     try:
         action.check(s, ctx)
         return action.decide(s, ctx)
     except Rejected as e:
-        allowed = allowed_now(s, ctx, action.by)
-        raise Rejected(f"{e}; allowed now for {action.by}: {', '.join(allowed) or 'nothing'}") from None
+        raise explain(e, s, ctx, action.by) from None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from domain.errors import DataError, describe_validation_error
 from domain.procedure import Procedure
@@ -27,22 +27,49 @@ class Party(Strict):
     kind: Literal["organisation", "person"] = "organisation"
 
 
+Channel = Literal["outbox", "smtp"]
+EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
+
+
+def _check_email(email: str, channel: str) -> str:
+    """The address a channel needs: `smtp` cannot serve a notice without one. Checked on the `email` field
+    (not the model), so a refusal names `respondent.email` or `contacts.<id>.email`."""
+    email = email.strip()
+    if channel == "smtp" and not email:
+        raise ValueError("required when channel is smtp (the address notices are sent to)")
+    if email and not EMAIL.match(email):
+        raise ValueError(f"{email!r} is not an email address")
+    return email
+
+
 class Recipient(Strict):
-    """Where notices to one party go: `outbox`, a folder per recipient."""
+    """Where notices to one party go: `outbox` (a folder per recipient) or `smtp` (email to `email`)."""
 
     id: str
     name: str
-    channel: Literal["outbox"] = "outbox"
+    channel: Channel = "outbox"
+    email: str = Field(default="", validate_default=True)
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, v: str, info: ValidationInfo) -> str:
+        return _check_email(v, info.data.get("channel", "outbox"))
 
 
 class RespondentSpec(Party):
-    channel: Literal["outbox"] = "outbox"
+    channel: Channel = "outbox"
+    email: str = Field(default="", validate_default=True)
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, v: str, info: ValidationInfo) -> str:
+        return _check_email(v, info.data.get("channel", "outbox"))
 
     def party(self) -> Party:
         return Party(name=self.name, kind=self.kind)
 
     def recipient(self) -> Recipient:
-        return Recipient(id=RESPONDENT, name=self.name, channel=self.channel)
+        return Recipient(id=RESPONDENT, name=self.name, channel=self.channel, email=self.email)
 
 
 class Issue(Strict):

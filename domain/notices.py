@@ -49,15 +49,29 @@ class NoticeRequest(BaseModel):
 
 
 class NoticeReceipt(BaseModel):
+    """Proof of transmission, as the delivery activity returns it (and keeps it, as the idempotence marker)."""
+
     model_config = ConfigDict(frozen=True)
 
     notice_id: str
     channel: str
+    # `<notice_id@enforce>`: deterministic, so a receiving server can recognise a copy it already has.
     message_id: str
     # Wall-clock time at the recipient's end; the workflow records the case clock beside it.
     transmitted_at: datetime
+    # The document of record (Markdown) and its SHA-256.
     document: str
     sha256: str
+    # The same notice rendered to HTML, for reading and for email.
+    html_document: str = ""
+    html_sha256: str = ""
+    # Where it went: the outbox folder, or the email address.
+    address: str = ""
+    # The server's reply to the message (smtp), e.g. `250 OK queued as ...`.
+    response: str = ""
+    # An earlier attempt may have reached the server before its worker stopped (see activities.mail): this
+    # transmission repeats it, under the same Message-ID.
+    possible_duplicate: bool = False
 
 
 def notice_id(log: str, trigger_seq: int, kind: str, recipient: str) -> str:

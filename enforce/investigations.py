@@ -10,6 +10,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import CASE, Action
 from domain.case import CaseFile
@@ -88,12 +89,19 @@ def record_of(slug: str, action: Action) -> str:
 
 async def act(client: Client, slug: str, action: Action) -> ActResult:
     """Perform an action; a rejection (stage, actor, payload) raises `Rejected` with the workflow's reason."""
-    handle = client.get_workflow_handle(record_of(slug, action))
+    target = record_of(slug, action)
+    handle = client.get_workflow_handle(target)
     try:
         return await handle.execute_update(action.name, action, result_type=ActResult)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         raise Rejected(cause.message if isinstance(cause, ApplicationError) else str(cause or e)) from None
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND or target == workflow_id(slug):
+            raise
+        # The case exists but has no such track: the actor or `authority` names no authority of it.
+        await client.get_workflow_handle(workflow_id(slug)).describe()
+        raise Rejected(f"{action.record_owner()!r} is not an authority of case {slug}") from None
 
 
 async def track_states(client: Client, slug: str, authorities: list[str]) -> dict[str, StateView]:

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
-from enforce import dev, investigations, logs, settings, views
+from enforce import dev, investigations, logs, paperwork, settings, views
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
 from workflows.messages import workflow_id
@@ -355,6 +355,7 @@ def worker() -> None:
         raise Failure("worker stopped", code)
 
 
+paperwork.register(app)
 
 
 def run() -> None:

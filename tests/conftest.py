@@ -63,16 +63,21 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def running(skipping_env, task_queue, tmp_path, slug):
-    """The Clearview case, just opened under a slug of its own, with a worker on the time-skipping server."""
-    async with Worker(
-        skipping_env.client,
-        task_queue=task_queue,
-        workflows=enforce_worker.WORKFLOWS,
-        activities=enforce_worker.ACTIVITIES,
-    ):
-        await open_case(skipping_env.client, task_queue, tmp_path, slug)
-        yield skipping_env.client, slug
+async def running(task_queue, tmp_path, slug):
+    """The Clearview case, just opened under a slug of its own, with a worker on a time-skipping server of its
+    own: the test server's clock is global, and a worker stopped with an activity in flight can leave its time
+    skipping locked (sdk-java#1138), so no test inherits another's."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=executable("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    try:
+        async with Worker(
+            env.client, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+        ):
+            await open_case(env.client, task_queue, tmp_path, slug)
+            yield env, env.client, slug
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture

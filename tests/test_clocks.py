@@ -30,8 +30,8 @@ async def events_of(client, slug, kind):
     return [e for e in (await investigations.events(client, slug)).events if isinstance(e, kind)]
 
 
-async def test_a_reminder_then_an_extension_while_the_timer_runs(running, skipping_env):
-    client, slug = running
+async def test_a_reminder_then_an_extension_while_the_timer_runs(running):
+    env, client, slug = running
     procedure = investigations_procedure()
     await investigations.act(
         client, slug, action("request-information", by="oipc-bc", items=["Canadian clients and their searches"])
@@ -41,7 +41,7 @@ async def test_a_reminder_then_an_extension_while_the_timer_runs(running, skippi
     rule = procedure.authority("opc").deadlines["information"]
     first, second = reminder_dates(rule, clock.due, procedure.calendars, trigger=clock.trigger)
 
-    await advance_to(skipping_env, client, slug, first)
+    await advance_to(env, client, slug, first)
     reminders = [n for n in await events_of(client, slug, ev.NoticeServed) if n.deadline == clock.deadline_id]
     assert [n.on.date() for n in reminders] == [first]
     assert reminders[0].to.id == "respondent" and reminders[0].kind == "reminder"
@@ -89,17 +89,17 @@ async def test_a_reminder_then_an_extension_while_the_timer_runs(running, skippi
     assert extended.due == extended_due(rule, clock.due, added=10, specs=procedure.calendars)
 
     # Past the old due date nothing runs out; past the new one it does.
-    await advance_to(skipping_env, client, slug, clock.due + timedelta(days=1))
+    await advance_to(env, client, slug, clock.due + timedelta(days=1))
     assert await events_of(client, slug, ev.DeadlineMissed) == []
-    await advance_to(skipping_env, client, slug, extended.due + timedelta(days=1))
+    await advance_to(env, client, slug, extended.due + timedelta(days=1))
     [missed] = await events_of(client, slug, ev.DeadlineMissed)
     assert missed.deadline_id == clock.deadline_id and missed.on.date() == extended.due + timedelta(days=1)
     view = await investigations.state(client, slug)
     assert view.state.deadlines[clock.deadline_id].label == "missed"
 
 
-async def test_an_alberta_inquiry_extension_needs_notice_and_a_completion_date(running, skipping_env):
-    client, slug = running
+async def test_an_alberta_inquiry_extension_needs_notice_and_a_completion_date(running):
+    env, client, slug = running
     await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
     for aid in ("cai-qc", "oipc-bc", "oipc-ab"):
         await investigations.act(client, slug, action("concur", by=aid))

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def test_evidence_is_seen_only_within_its_scope_and_every_sharing_is_recorded(running):
-    client, slug = running
+    env, client, slug = running
     await investigations.act(
         client,
         slug,
@@ -71,7 +71,7 @@ async def test_evidence_is_seen_only_within_its_scope_and_every_sharing_is_recor
 
 
 async def test_a_message_between_authorities_is_delivered_and_recorded(running, data_dir):
-    client, slug = running
+    env, client, slug = running
     await investigations.act(
         client,
         slug,
@@ -90,8 +90,8 @@ async def test_a_message_between_authorities_is_delivered_and_recorded(running, 
         await investigations.act(client, slug, action("message", by="opc", to=["ftc"], subject="s", text="t"))
 
 
-async def test_the_comment_window_closes_with_the_answers_in_hand(running, skipping_env):
-    client, slug = running
+async def test_the_comment_window_closes_with_the_answers_in_hand(running):
+    env, client, slug = running
     await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
     await investigations.act(client, slug, action("comment-on-findings", by="cai-qc", comments="Cite s.81 too."))
     await investigations.act(client, slug, action("concur", by="cai-qc"))
@@ -102,7 +102,7 @@ async def test_the_comment_window_closes_with_the_answers_in_hand(running, skipp
     view = await investigations.state(client, slug)
     assert view.state.stage.value == "findings"  # oipc-ab has not answered
     [window] = [d for d in view.state.open_deadlines if d.kind == "comments"]
-    await advance_to(skipping_env, client, slug, window.due + timedelta(days=1))
+    await advance_to(env, client, slug, window.due + timedelta(days=1))
     view = await investigations.state(client, slug)
     [issued] = [e for e in (await investigations.events(client, slug)).events if isinstance(e, ev.FindingsIssued)]
     # The procedure's rule: proceed with those who concurred; a dissenting authority keeps its own finding.

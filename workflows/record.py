@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     # Pure and deterministic: shared across workflow runs instead of re-imported per run.
     from activities.notices import UNDELIVERABLE, serve_notice
     from domain import events as ev
-    from domain.actions import New, parse_action
+    from domain.actions import New, explain, parse_action
     from domain.clock import CaseClock
     from domain.errors import Rejected
     from domain.investigation import Investigation
@@ -98,9 +98,23 @@ class CaseRecord:
     def check_act(self, name: str, args: Sequence[RawValue]) -> None:
         # Rejected here, the update never reaches history: no event, no failed workflow task.
         try:
-            pure(self.inv.validate, self._parse(name, args), self.now())
+            action = self._parse(name, args)
+        except Rejected as e:
+            by = self._actor(args)
+            if by:
+                e = pure(explain, e, self.inv.state, self.inv.ctx(self.now()), by)
+            raise ApplicationError(str(e), type=REJECTED, non_retryable=True) from None
+        try:
+            pure(self.inv.validate, action, self.now())
         except Rejected as e:
             raise ApplicationError(str(e), type=REJECTED, non_retryable=True) from None
+
+    def _actor(self, args: Sequence[RawValue]) -> str | None:
+        try:
+            payload = workflow.payload_converter().from_payload(args[0].payload)
+        except Exception:
+            return None
+        return payload.get("by") if isinstance(payload, dict) and isinstance(payload.get("by"), str) else None
 
     # ------------------------------------------------------------------ what follows recording
 

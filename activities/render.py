@@ -1,0 +1,161 @@
+"""Rendering a notice: a Jinja2 template to Markdown (the document of record), and that Markdown to HTML.
+
+Templates are looked up from the most specific to the most general (see `template_for`). A template may set
+its language at the top (`{% set lang = "fr" %}`, as the CAI's French templates do): the HTML says so.
+
+Escaping: the Markdown is the document of record and is not escaped (it is text). The HTML is made from it by
+markdown-it with raw HTML disabled, so anything a case file says (`<script>` in a title) is shown as text, and
+the layout escapes what it inserts itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import jinja2
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from domain.notices import NoticeRequest
+
+TEMPLATES = Path(__file__).parent / "templates"
+LAYOUT = "_layout.html.j2"
+
+MONTHS = {
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    "fr": [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ],
+}
+
+
+class RenderError(Exception):
+    """A notice that cannot be rendered: no template for its kind, or a template that fails."""
+
+
+def longdate(d: date, lang: str = "en") -> str:
+    """`14 December 2021`, `1er décembre 2021`."""
+    month = MONTHS.get(lang, MONTHS["en"])[d.month - 1]
+    if lang == "fr":
+        return f"{'1er' if d.day == 1 else d.day} {month} {d.year}"
+    return f"{d.day} {month} {d.year}"
+
+
+def article(section: str) -> str:
+    """A section as Quebec statutes cite it: `s.83` -> `art. 83`."""
+    return "art. " + section.removeprefix("s.") if section.startswith("s.") else section
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=autoescape,
+    )
+    env.filters["longdate"] = longdate
+    env.filters["article"] = article
+    return env
+
+
+_markdown_env = _environment(autoescape=False)
+_html_env = _environment(autoescape=True)
+# CommonMark with tables; `html: False` escapes raw HTML instead of passing it through.
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+
+def markdown_to_html(text: str) -> str:
+    """An HTML fragment from Markdown; raw HTML in the text is shown, never interpreted."""
+    return _md.render(text)
+
+
+def template_names(req: NoticeRequest) -> list[str]:
+    """Per sending authority (only a notice with one sender), then per procedure, then the default."""
+    names = [f"{req.procedure}/{req.senders[0].id}/{req.kind}.md.j2"] if len(req.senders) == 1 else []
+    return names + [f"{req.procedure}/{req.kind}.md.j2", f"{req.kind}.md.j2"]
+
+
+def template_for(req: NoticeRequest) -> jinja2.Template:
+    try:
+        return _markdown_env.select_template(template_names(req))
+    except jinja2.TemplatesNotFound:
+        raise RenderError(f"no template for notice kind {req.kind!r}") from None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    markdown: str
+    html: str
+    # Of the Markdown, the document of record; the HTML names it in its footer.
+    sha256: str
+    html_sha256: str
+    title: str
+    lang: str
+    template: str
+
+
+def _title(markdown: str, fallback: str) -> str:
+    for line in markdown.splitlines():
+        if line.startswith("# "):
+            return line.removeprefix("# ").strip()
+    return fallback
+
+
+def render(req: NoticeRequest) -> Rendered:
+    """The notice as Markdown and HTML. Deterministic: the same request gives the same bytes, so a retry files
+    the same document with the same hash."""
+    template = template_for(req)
+    context = req.model_dump() | {"dated": req.dated, "due": req.due, "section": req.section}
+    try:
+        # A module, not a plain render: the template's top-level `set`s (its `lang`) come back with the text.
+        module = template.make_module(context)
+        markdown = str(module)
+    except jinja2.TemplateError as e:
+        raise RenderError(f"template {template.name} for {req.kind} failed: {e}") from None
+    lang = str(getattr(module, "lang", "en"))
+    title = _title(markdown, req.kind.replace("-", " ").capitalize())
+    sha256 = hashlib.sha256(markdown.encode()).hexdigest()
+    html = _html_env.get_template(LAYOUT).render(
+        lang=lang,
+        title=title,
+        case_title=req.case_title,
+        notice_id=req.notice_id,
+        body=Markup(markdown_to_html(markdown)),
+        sha256=sha256,
+    )
+    return Rendered(
+        markdown=markdown,
+        html=html,
+        sha256=sha256,
+        html_sha256=hashlib.sha256(html.encode()).hexdigest(),
+        title=title,
+        lang=lang,
+        template=template.name or "",
+    )

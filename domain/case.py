@@ -109,6 +109,14 @@ class CaseFile(Strict):
     contacts: dict[str, Recipient] = Field(default_factory=dict, description="Where an authority's notices go")
     steps: list[Step] = Field(default_factory=list)
 
+    @field_validator("contacts", mode="before")
+    @classmethod
+    def _contact_ids(cls, v: object) -> object:
+        # `[contacts.cai-qc]` names its recipient by the table's key.
+        if isinstance(v, dict):
+            return {k: {"id": k, **c} if isinstance(c, dict) else c for k, c in v.items()}
+        return v
+
     @field_validator("authorities")
     @classmethod
     def _no_repeats(cls, v: list[str]) -> list[str]:
@@ -123,6 +131,9 @@ class CaseFile(Strict):
         for aid in self.files:
             if aid not in self.authorities:
                 raise ValueError(f"files.{aid}: not among the authorities {self.authorities}")
+        for aid in self.contacts:
+            if aid not in self.authorities:
+                raise ValueError(f"contacts.{aid}: not among the authorities {self.authorities}")
         for i, step in enumerate(self.steps):
             if step.on < self.opened:
                 raise ValueError(f"steps[{i}].on: {step.on} is before the case opened ({self.opened})")

@@ -23,6 +23,8 @@ from domain.state import InvestigationState, Stage, TrackStatus
 
 CASE = "case"  # the owner of the joint record: the parent workflow
 SYSTEM = "system"  # what the record decides by itself, and what timers do
+# No statutory period or extension runs this long; beyond it, a typo (4000000 days) is refused, not counted.
+MAX_DAYS = 3650
 FINDINGS = (
     "well-founded",
     "well-founded-and-conditionally-resolved",
@@ -343,7 +345,7 @@ class AnswerRecommendations(Action):
 def escalation_if_refused(s: InvestigationState, answers: dict[str, str], by: str, reason: str = "refused") -> list:
     """Once every recommendation has an answer, any refusal sends every open track into escalation."""
     after = {r.id: answers.get(r.id, r.answer) for r in s.recommendations}
-    if "pending" in after.values() or "refused" not in after.values():
+    if s.stage == Stage.ESCALATION or "pending" in after.values() or "refused" not in after.values():
         return []
     return [New(ev.EscalationStarted, by, {"authorities": s.open_tracks, "reason": reason})]
 
@@ -351,7 +353,8 @@ def escalation_if_refused(s: InvestigationState, answers: dict[str, str], by: st
 class VerifyRecommendation(Action):
     name = "verify-recommendation"
     actors = ("lead",)
-    stages = (Stage.COMPLIANCE_MONITORING,)
+    # Accepted recommendations are verified even where others were refused and the case escalated.
+    stages = (Stage.COMPLIANCE_MONITORING, Stage.ESCALATION)
     help = "The lead verifies that an accepted recommendation has been implemented."
     recommendation: str
 
@@ -370,7 +373,7 @@ class ExtendDeadline(Action):
     help = "Extend a clock: a new date or added countable days, the reason, and who was told."
     deadline: str
     new_due: date | None = None
-    added: int | None = Field(default=None, gt=0)
+    added: int | None = Field(default=None, gt=0, le=MAX_DAYS)
     reason: str = Field(min_length=1)
     notified: list[str] = Field(min_length=1)
     anticipated_completion: date | None = None
@@ -394,7 +397,11 @@ class ExtendDeadline(Action):
         if d.owner != ctx.owner:
             where = f"investigation-{s.slug}" + ("" if d.owner == CASE else f".{d.owner}")
             raise Rejected(f"deadline {d.deadline_id} is kept by {where}")
-        rule = ctx.procedure.authority(d.authority).deadlines[d.rule]
+        rule = ctx.procedure.deadline_rule(d.owner, d.rule)
+        if d.status == "paused":
+            raise Rejected(
+                f"deadline: {d.deadline_id} is paused ({d.remaining} days left); extend it once it runs again"
+            )
         grantor = {"authority": d.authority, "lead": s.lead}.get(rule.extend_by)
         if grantor is None:
             raise Rejected(f"{rule.statute} sets this clock; no one can extend it")
@@ -414,6 +421,8 @@ class ExtendDeadline(Action):
             due = extended_due(rule, d.due, new_due=self.new_due, added=self.added, specs=ctx.procedure.calendars)
         except ValueError as e:
             raise Rejected(str(e)) from None
+        if (due - d.due).days > MAX_DAYS:
+            raise Rejected(f"new_due: {due} is more than {MAX_DAYS} days after the current due date {d.due}")
         return [
             New(
                 ev.DeadlineExtended,
@@ -503,7 +512,7 @@ class IssueOrder(TrackAction):
     help = "A binding order (after an inquiry, or after the investigation where the law allows)."
     order: str = Field(min_length=1)
     terms: str = ""
-    comply_within_days: int | None = Field(default=None, gt=0)
+    comply_within_days: int | None = Field(default=None, gt=0, le=MAX_DAYS)
 
     def check_track(self, s, ctx):
         power = _power(ctx, self.by, Power.ORDER_AFTER_INVESTIGATION, Power.ORDER_AFTER_INQUIRY)

@@ -12,6 +12,7 @@ from datetime import datetime
 from domain import events as ev
 from domain.actions import CASE, Action, Ctx, New, decide
 from domain.case import RESPONDENT, CaseFile
+from domain.errors import Rejected
 from domain.policy import SYSTEM, follow_ups
 from domain.procedure import Procedure
 from domain.state import InvestigationState, fold
@@ -52,7 +53,15 @@ class Investigation:
         raise RuntimeError("follow-ups did not settle: a procedure rule feeds itself")
 
     def validate(self, action: Action, now: datetime) -> list[New]:
-        return decide(action, self.state, self.ctx(now))
+        """Decide, then record on a copy: whatever would fail in recording is refused here instead."""
+        news = decide(action, self.state, self.ctx(now))
+        trial = Investigation(self.procedure, self.owner)
+        trial.events, trial.state = list(self.events), self.state
+        try:
+            trial.record(news, now)
+        except Exception as e:  # a counting error, an invalid event: refused, never a failed workflow task
+            raise Rejected(f"{action.name} cannot be recorded: {e}") from None
+        return news
 
     def execute(self, action: Action, now: datetime) -> list[ev.Event]:
         return self.record(self.validate(action, now), now)

@@ -13,10 +13,8 @@ from domain.actions import CASE, SYSTEM, Ctx, New, escalation_if_refused
 from domain.case import RESPONDENT, Recipient
 from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
 from domain.notices import NoticeRequest, notice_id, senders_for
-from domain.procedure import DeadlineRule, FindingsRule
-from domain.state import DeadlineState, InvestigationState, Stage
-
-RESUMING_OUTCOMES = ("upheld", "dismissed", "partly-struck")
+from domain.procedure import DeadlineRule, FindingsRule, Procedure
+from domain.state import ORDER_STANDS, DeadlineState, InvestigationState, Stage
 
 
 def log_name(s: InvestigationState, owner: str) -> str:
@@ -24,7 +22,7 @@ def log_name(s: InvestigationState, owner: str) -> str:
 
 
 def rule_of(ctx: Ctx, d: DeadlineState) -> DeadlineRule:
-    return ctx.procedure.authority(d.authority).deadlines[d.rule]
+    return ctx.procedure.deadline_rule(d.owner, d.rule)
 
 
 def _concerns(e: ev.Event, authority: str) -> bool:
@@ -39,18 +37,46 @@ def _subject(e: ev.Event) -> str:
     return ""
 
 
-def _owned_rules(s: InvestigationState, ctx: Ctx) -> tuple[str, list[tuple[str, DeadlineRule]]]:
-    if ctx.owner == CASE:
-        return s.lead, ctx.procedure.rules(s.lead, "case")
-    return ctx.owner, ctx.procedure.rules(ctx.owner, "track")
+# The joint events every track follows, whatever its clocks: findings, recommendations, answers, escalation,
+# verification of accepted recommendations, and the closure.
+TRACKS_FOLLOW = frozenset(
+    {
+        "FindingsDrafted",
+        "FindingsIssued",
+        "RecommendationsIssued",
+        "RecommendationAnswered",
+        "EscalationStarted",
+        "ComplianceVerified",
+        "InvestigationClosed",
+    }
+)
+
+
+def tracks_follow(procedure: Procedure) -> frozenset[str]:
+    """The joint events to send the tracks: the ones above and any a track's clock starts, stops or ends on."""
+    moved = {
+        t
+        for auth in procedure.authorities.values()
+        for r in auth.deadlines.values()
+        for t in (r.trigger, *r.met_by, *r.paused_by, *r.resumed_by)
+    }
+    # Each track starts from the opening itself, in its input.
+    return (TRACKS_FOLLOW | moved) - {"InvestigationOpened"}
+
+
+def _meets(rule: DeadlineRule, s: InvestigationState, e: ev.Event, subject: str) -> bool:
+    if e.type not in rule.met_by or (subject and _subject(e) != subject):
+        return False
+    return rule.met_when == "any" or not s.unanswered
 
 
 def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, events: Sequence[ev.Event]) -> list[New]:
-    authority, rules = _owned_rules(s, ctx)
-    if not _concerns(e, authority) and ctx.owner != CASE:
+    # A joint clock belongs to the case and is kept in the lead's name; a track's to its authority.
+    authority = s.lead if ctx.owner == CASE else ctx.owner
+    if ctx.owner != CASE and not _concerns(e, authority):
         return []
     out = []
-    for key, rule in rules:
+    for key, rule in ctx.procedure.rules(ctx.owner).items():
         if rule.runs_from == "event" and rule.trigger == e.type:
             cause, trigger = e, e.on.date()
         elif rule.runs_from == "service" and isinstance(e, ev.NoticeServed) and e.cause_type == rule.trigger:
@@ -64,6 +90,15 @@ def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, events: Sequence[ev.Eve
         if did in s.deadlines or any(n.fields.get("deadline_id") == did for n in out):
             continue
         subject = _subject(cause)
+        # What the clock asks for may already have happened (an answer before the notice was served).
+        if any(x.seq > cause.seq and _meets(rule, s, x, subject) for x in events):
+            continue
+        # A new trigger of the same clock on the same subject (a redraft) supersedes the running one.
+        out += [
+            New(ev.DeadlineCancelled, SYSTEM, {"deadline_id": d.deadline_id, "reason": f"superseded by {did}"})
+            for d in s.open_deadlines
+            if d.owner == ctx.owner and d.rule == key and d.subject == subject
+        ]
         count = getattr(cause, "comply_within_days", None) or rule.count
         out.append(
             New(
@@ -96,9 +131,7 @@ def _move_clocks(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
         if d.owner != ctx.owner or d.status not in ("open", "paused") or not _concerns(e, d.authority):
             continue
         rule = rule_of(ctx, d)
-        if e.type in rule.met_by and (not d.subject or _subject(e) == d.subject):
-            if d.kind == "response" and s.unanswered:
-                continue  # met only once every recommendation has its answer
+        if _meets(rule, s, e, d.subject):
             out.append(New(ev.DeadlineMet, SYSTEM, {"deadline_id": d.deadline_id}))
         elif d.status == "open" and e.type in rule.paused_by:
             remaining = countable_days_between(rule, today, d.due, ctx.procedure.calendars)
@@ -110,7 +143,7 @@ def _move_clocks(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
                 )
             )
         elif d.status == "paused" and e.type in rule.resumed_by:
-            if isinstance(e, ev.CourtDecisionRecorded) and e.outcome not in RESUMING_OUTCOMES:
+            if isinstance(e, ev.CourtDecisionRecorded) and e.outcome not in ORDER_STANDS:
                 out.append(New(ev.DeadlineCancelled, SYSTEM, {"deadline_id": d.deadline_id, "reason": _cause_text(e)}))
                 continue
             remaining = d.remaining or 0
@@ -209,7 +242,7 @@ def on_missed(s: InvestigationState, d: DeadlineState, ctx: Ctx) -> list[New]:
     rule = rule_of(ctx, d)
     out = [New(ev.DeadlineMissed, SYSTEM, {"deadline_id": d.deadline_id, "consequence": rule.on_missed})]
     if rule.on_missed == "deemed-refusal":
-        unanswered = s.unanswered
+        unanswered = s.unanswered  # none: the answers came in; escalation, if any, has happened
         out += [
             New(ev.RecommendationAnswered, SYSTEM, {"recommendation": rid, "answer": "refused", "deemed": True})
             for rid in unanswered
@@ -296,8 +329,9 @@ def notices_for(s: InvestigationState, e: ev.Event, ctx: Ctx) -> list[NoticeRequ
         "addressees": list(getattr(e, "to", [])),
     }[spec.to]
     started = [d for d in s.deadlines.values() if d.deadline_id.endswith(f":{e.seq}") and d.owner == ctx.owner]
-    authority, rules = _owned_rules(s, ctx)
-    prospective = [r for _, r in rules if r.runs_from == "service" and r.trigger == e.type]
+    prospective = [
+        r for r in ctx.procedure.rules(ctx.owner).values() if r.runs_from == "service" and r.trigger == e.type
+    ]
     due, due_rule = None, ""
     if started:
         due, due_rule = started[0].due, f"{started[0].summary} ({started[0].statute})"

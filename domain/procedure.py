@@ -106,19 +106,18 @@ class DeadlineRule(Strict):
     """How a statute counts one clock. The engine computes every due date from these; no case file holds one."""
 
     kind: DeadlineKind
-    count: int = Field(gt=0)
+    count: int = Field(gt=0, le=36500)
     unit: DeadlineUnit
     skip: list[SkipDay] = Field(default_factory=list)
     trigger: str = Field(description="The event type the clock runs from")
     # Deadlines run from receipt of a notice: `service` starts the clock when the trigger's notice is served.
     runs_from: Literal["event", "service"] = "event"
-    scope: Literal["case", "track"] = Field(
-        default="track", description="`case`: a joint clock the lead's workflow runs; `track`: the authority's own"
-    )
     calendars: list[str] = Field(min_length=1)
     rollover: Rollover = Rollover.NEXT_DAY
     pausable: bool = False
     met_by: list[str] = Field(default_factory=list, description="Event types that meet the deadline")
+    # `all-answered`: met only once every recommendation has its answer (the response to a report).
+    met_when: Literal["any", "all-answered"] = "any"
     paused_by: list[str] = Field(default_factory=list, description="Event types that stop the clock")
     resumed_by: list[str] = Field(default_factory=list, description="Event types that restart a stopped clock")
     reminders: list[int] = Field(default_factory=list, description="Countable days before the due date")
@@ -174,9 +173,16 @@ class Procedure(Strict):
     calendars: dict[str, CalendarSpec]
     authorities: dict[str, AuthorityDef]
     notices: dict[str, NoticeSpec] = Field(default_factory=dict, description="Event type -> the notice it sends")
+    # The joint clocks, which the joint record runs for the case (the lead grants their extensions);
+    # each authority's own clocks are under `authorities.<id>.deadlines` and run on its track.
+    deadlines: dict[str, DeadlineRule] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _calendars_known(self) -> Procedure:
+        for kind, rule in self.deadlines.items():
+            for cal in rule.calendars:
+                if cal not in self.calendars:
+                    raise ValueError(f"deadlines.{kind}.calendars: unknown calendar {cal!r}")
         for aid, auth in self.authorities.items():
             if auth.calendar not in self.calendars:
                 raise ValueError(f"authorities.{aid}.calendar: unknown calendar {auth.calendar!r}")
@@ -189,8 +195,12 @@ class Procedure(Strict):
     def authority(self, aid: str) -> AuthorityDef:
         return self.authorities[aid]
 
-    def rules(self, aid: str, scope: str) -> list[tuple[str, DeadlineRule]]:
-        return [(key, r) for key, r in self.authorities[aid].deadlines.items() if r.scope == scope]
+    def rules(self, owner: str) -> dict[str, DeadlineRule]:
+        """The clocks a record runs: `case` for the joint ones, an authority id for its track's."""
+        return self.deadlines if owner == "case" else self.authorities[owner].deadlines
+
+    def deadline_rule(self, owner: str, key: str) -> DeadlineRule:
+        return self.rules(owner)[key]
 
 
 PROCEDURES_DIR = resources.files("domain") / "procedures"

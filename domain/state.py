@@ -393,8 +393,16 @@ def _(e: ev.RecommendationAnswered, s: InvestigationState) -> dict:
     changes: dict = {"recommendations": recs}
     if all(r.answer == "accepted" for r in recs):
         changes["stage"] = Stage.COMPLIANCE_MONITORING
-        changes["tracks"] = {a: t.model_copy(update={"status": TrackStatus.MONITORING}) for a, t in s.tracks.items()}
+        changes["tracks"] = _moved(s, {TrackStatus.INVESTIGATING}, TrackStatus.MONITORING)
     return changes
+
+
+def _moved(s: InvestigationState, among: set[TrackStatus], to: TrackStatus, only: list[str] | None = None) -> dict:
+    """Tracks at one of `among` move to `to`; the others (a closed track, one already further) stay."""
+    return {
+        a: t.model_copy(update={"status": to}) if t.status in among and (only is None or a in only) else t
+        for a, t in s.tracks.items()
+    }
 
 
 @_evolve.register
@@ -455,11 +463,8 @@ def _(e: ev.DeadlineCancelled, s: InvestigationState) -> dict:
 
 @_evolve.register
 def _(e: ev.EscalationStarted, s: InvestigationState) -> dict:
-    tracks = {
-        a: t.model_copy(update={"status": TrackStatus.ESCALATION}) if a in e.authorities else t
-        for a, t in s.tracks.items()
-    }
-    return {"stage": Stage.ESCALATION, "tracks": tracks}
+    opening = {TrackStatus.INVESTIGATING, TrackStatus.MONITORING}
+    return {"stage": Stage.ESCALATION, "tracks": _moved(s, opening, TrackStatus.ESCALATION, e.authorities)}
 
 
 @_evolve.register
@@ -485,6 +490,8 @@ def _(e: ev.StayGranted, s: InvestigationState) -> dict:
 
 
 ORDER_AFTER_COURT = {"upheld": "upheld", "dismissed": "upheld", "quashed": "quashed", "partly-struck": "partly-struck"}
+# The court outcomes that leave an order standing (and a stayed clock running again).
+ORDER_STANDS = frozenset(k for k, v in ORDER_AFTER_COURT.items() if v != "quashed")
 
 
 @_evolve.register

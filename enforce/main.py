@@ -56,6 +56,29 @@ class Failure(Exception):
         self.code = code
 
 
+# A workflow answers queries and updates only while a worker runs it: past this, say so instead of waiting.
+ANSWER_TIMEOUT_S = 60
+
+
+async def answered(call, target: str):
+    try:
+        return await asyncio.wait_for(call, ANSWER_TIMEOUT_S)
+    except TimeoutError:
+        raise Failure(
+            f"no answer from {target} within {ANSWER_TIMEOUT_S} s: is a worker running? (`enforce dev status`)"
+        ) from None
+
+
+async def _missing(client, slug: str, target: str) -> str:
+    """Why a record did not answer: it does not exist here, or it has closed."""
+    try:
+        desc = await client.get_workflow_handle(target).describe()
+    except RPCError:
+        return f"no investigation {slug!r} ({target}) on {settings.temporal_address()}"
+    when = desc.close_time.date().isoformat() if desc.close_time else "?"
+    return f"{target} is closed ({desc.status.name.lower() if desc.status else 'closed'} on {when})"
+
+
 def _run(coro) -> None:
     try:
         asyncio.run(coro)
@@ -115,12 +138,10 @@ def show(
     async def go() -> None:
         client = await connect()
         try:
-            view = await investigations.state(client, slug, as_party)
+            view = await answered(investigations.state(client, slug, as_party), workflow_id(slug))
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
-                raise Failure(
-                    f"no investigation {slug!r} ({workflow_id(slug)}) on {settings.temporal_address()}"
-                ) from None
+                raise Failure(await _missing(client, slug, workflow_id(slug))) from None
             raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
         if output == Output.JSON:
             out.print_json(json.dumps(view.model_dump(mode="json")))
@@ -179,20 +200,22 @@ def act(
 
     async def go() -> None:
         client = await connect()
+        target = investigations.record_of(slug, parsed)
         try:
-            result = await investigations.act(client, slug, parsed)
+            result = await answered(investigations.act(client, slug, parsed), target)
         except Rejected as e:
             raise Failure(f"rejected: {e}") from None
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
-                target = investigations.record_of(slug, parsed)
-                raise Failure(f"no investigation {slug!r} ({target}) on {settings.temporal_address()}") from None
+                raise Failure(await _missing(client, slug, target)) from None
             raise Failure(f"{action}: {e.message}") from None
         if output == Output.JSON:
             out.print_json(result.model_dump_json())
         else:
-            out.print(f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
-                      f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}")
+            out.print(
+                f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
+                f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}"
+            )
 
     _run(go())
 
@@ -283,7 +306,7 @@ def timeline(
 
 async def _events(client, slug: str, after: int = 0, as_party: str | None = None) -> list:
     try:
-        return (await investigations.events(client, slug, after, as_party)).events
+        return (await answered(investigations.events(client, slug, after, as_party), workflow_id(slug))).events
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise Failure(f"no investigation {slug!r} ({workflow_id(slug)}) on {settings.temporal_address()}") from None

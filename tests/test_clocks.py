@@ -38,7 +38,7 @@ async def test_a_reminder_then_an_extension_while_the_timer_runs(running):
     )
     await settle(client, slug)
     [clock] = [d for d in await events_of(client, slug, ev.DeadlineSet) if d.kind == "information"]
-    rule = procedure.authority("opc").deadlines["information"]
+    rule = procedure.deadlines["information"]
     first, second = reminder_dates(rule, clock.due, procedure.calendars, trigger=clock.trigger)
 
     await advance_to(env, client, slug, first)

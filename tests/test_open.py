@@ -13,6 +13,7 @@ import worker as enforce_worker
 from domain.state import Stage
 from enforce import investigations
 from tests.casefiles import clearview
+from tests.live import settle
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,7 +38,9 @@ async def test_open_records_the_case_and_serves_the_notice(skipping_env, task_qu
         activities=enforce_worker.ACTIVITIES,
     ):
         await investigations.start(skipping_env.client, case, procedure, task_queue=task_queue, indexed=False)
-        view = await wait_for_notice(skipping_env, slug)
+        await wait_for_notice(skipping_env, slug)
+        await settle(skipping_env.client, slug)
+        view = await investigations.state(skipping_env.client, slug)
         events = (await investigations.events(skipping_env.client, slug)).events
 
     assert events[0].type == "InvestigationOpened"

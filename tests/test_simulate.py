@@ -91,7 +91,7 @@ async def test_every_clock_is_the_engines_own_count(clearview):
     result, procedure = clearview
     specs = procedure.calendars
     for d in of(result, ev.DeadlineSet):
-        rule = procedure.authority(d.authority).deadlines[d.rule]
+        rule = procedure.deadline_rule(d.owner, d.rule)
         assert d.due == due_date(rule, d.trigger, specs, count=d.count), d.deadline_id
     opened = result.events[0].on.date()
     report_date = of(result, ev.FindingsIssued)[0].on.date()

@@ -7,8 +7,6 @@ Parent and tracks keep each other informed by signals; neither reads the other's
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
@@ -18,11 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import CASE
     from domain.clock import CaseClock
     from domain.investigation import Investigation
+    from domain.policy import tracks_follow
     from domain.state import Stage
     from workflows import search_attributes as sa
     from workflows.messages import (
         Carried,
-        EventEnvelope,
+        EventBatch,
         InvestigationInput,
         InvestigationResult,
         TrackInput,
@@ -31,17 +30,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.record import CaseRecord, pure
     from workflows.track import AuthorityTrackWorkflow
-
-# The joint events an authority's track needs to follow the case.
-FOR_TRACKS = (
-    ev.FindingsDrafted,
-    ev.FindingsIssued,
-    ev.RecommendationsIssued,
-    ev.RecommendationAnswered,
-    ev.EscalationStarted,
-    ev.ComplianceVerified,
-    ev.InvestigationClosed,
-)
 
 __all__ = ["InvestigationWorkflow", "workflow_id"]
 
@@ -54,6 +42,7 @@ class InvestigationWorkflow(CaseRecord):
         carried = input.carried
         clock = carried.clock if carried else CaseClock.starting(workflow.now(), input.case.opened)
         self._setup(Investigation(input.procedure, CASE, carried.events if carried else []), clock)
+        self.follow = tracks_follow(input.procedure)
 
     @workflow.run
     async def run(self, input: InvestigationInput) -> InvestigationResult:
@@ -110,30 +99,21 @@ class InvestigationWorkflow(CaseRecord):
             )
 
     async def forward(self, events: list[ev.Event]) -> None:
-        joint = [e for e in events if isinstance(e, FOR_TRACKS)]
+        joint = [e for e in events if e.type in self.follow]
         if not joint:
             return
         # Every track hears of the closure; the others only while they are open.
-        tracks = self.inv.state.tracks
-        await asyncio.gather(
-            *[
-                self._tell(
-                    aid, [e for e in joint if aid in self.inv.state.open_tracks or e.type == "InvestigationClosed"]
-                )
-                for aid in tracks
-            ]
-        )
-
-    async def _tell(self, aid: str, events: list[ev.Event]) -> None:
-        handle = workflow.get_external_workflow_handle(track_id(self.inv.state.slug, aid))
-        for e in events:  # in order: a track folds them as the joint record did
-            await handle.signal("joint_event", EventEnvelope(event=e, source=CASE))
+        state = self.inv.state
+        for aid in state.tracks:
+            batch = [e for e in joint if aid in state.open_tracks or e.type == "InvestigationClosed"]
+            if batch:
+                await self.send(track_id(state.slug, aid), "joint_event", batch)
 
     @workflow.signal(name="track_event")
-    async def track_event(self, envelope: EventEnvelope) -> None:
-        """An event of an authority's track, for the joint record."""
-        recorded = pure(self.inv.mirror, envelope.event)
-        await self.after(recorded, mirrored=recorded[0])
+    async def track_event(self, batch: EventBatch) -> None:
+        """Events of an authority's track, for the joint record."""
+        recorded, mirrored = self.take_in(batch)
+        await self.after(recorded, mirrored)
 
     def stage_attributes(self) -> list[SearchAttributeUpdate]:
         stage = self.inv.state.stage

@@ -73,10 +73,10 @@ class EventsView(BaseModel):
     events: list[AnyEvent]
 
 
-class EventEnvelope(BaseModel):
-    """An event from another record of the same case, sent by signal."""
+class EventBatch(BaseModel):
+    """Events from another record of the same case, in that record's order, sent by one signal."""
 
-    event: AnyEvent
+    events: list[AnyEvent]
     source: str
 
 

@@ -7,7 +7,7 @@ Deterministic only: time is `workflow.now()` shifted by the case clock; every si
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.state import DeadlineState, events_visible_to, visible_to
     from workflows import search_attributes as sa
     from workflows.details import current_details
-    from workflows.messages import ActResult, EventsQuery, EventsView, StateQuery, StateView
+    from workflows.messages import ActResult, EventBatch, EventsQuery, EventsView, StateQuery, StateView
 
 NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -62,6 +62,9 @@ class CaseRecord:
         self.clock = clock
         self.timers: dict[str, asyncio.Task] = {}
         self.pending: set[str] = set()
+        # Events go to the other records of the case in the order they were recorded, one batch at a time.
+        self.outgoing = asyncio.Lock()
+        self.sending = 0
         self.indexed = workflow.info().typed_search_attributes.get(sa.PROCEDURE) is not None
 
     def now(self) -> datetime:
@@ -118,10 +121,13 @@ class CaseRecord:
 
     # ------------------------------------------------------------------ what follows recording
 
-    async def after(self, recorded: list[ev.Event], mirrored: ev.Event | None = None) -> None:
-        """Publish, tell the other records of the case, serve notices, and (re)arm clocks."""
+    async def after(self, recorded: list[ev.Event], mirrored: Collection[int] = ()) -> None:
+        """Publish, tell the other records of the case, serve notices, and (re)arm clocks.
+
+        `mirrored`: the seqs of events taken in from another record, which this one neither re-sends nor
+        serves notices for."""
         self.publish()
-        originated = [e for e in recorded if e is not mirrored]
+        originated = [e for e in recorded if e.seq not in mirrored]
         self.arm_timers()
         for e in originated:
             for req in pure(notices_for, self.inv.state, e, self.inv.ctx(self.now())):
@@ -129,6 +135,28 @@ class CaseRecord:
                 self.pending.add(req.notice_id)
                 asyncio.create_task(self.serve(req))
         await self.forward(originated)
+
+    async def send(self, workflow_id: str, signal: str, events: list[ev.Event]) -> None:
+        """Send events to another record of the case, after whatever this one sent before."""
+        self.sending += 1
+        try:
+            async with self.outgoing:
+                await workflow.get_external_workflow_handle(workflow_id).signal(
+                    signal, EventBatch(events=events, source=self.inv.owner)
+                )
+        except Exception as e:  # that record is gone (closed, terminated): this one goes on
+            workflow.logger.warning("events not delivered", extra={"to": workflow_id, "error": str(e)})
+        finally:
+            self.sending -= 1
+
+    def take_in(self, batch: EventBatch) -> tuple[list[ev.Event], set[int]]:
+        """Record events another record of the case sent, and what follows from them here."""
+        recorded, mirrored = [], set()
+        for event in batch.events:
+            taken = pure(self.inv.mirror, event)
+            mirrored.add(taken[0].seq)
+            recorded += taken
+        return recorded, mirrored
 
     async def forward(self, events: list[ev.Event]) -> None:
         raise NotImplementedError
@@ -210,7 +238,8 @@ class CaseRecord:
                     )
                     continue  # extended, paused, met: look again
                 except TimeoutError:
-                    pass
+                    if self._deadline(did).version != version:
+                        continue  # moved in the same instant the timer fired: the move wins
             if remind is not None:
                 await self.serve(pure(reminder, self.inv.state, d, ctx, remind))
                 continue
@@ -221,7 +250,9 @@ class CaseRecord:
 
     async def settle(self) -> None:
         """Before this run ends: no update half-done, no notice half-served."""
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.pending)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self.pending and not self.sending
+        )
 
     # ------------------------------------------------------------------ what people see
 

@@ -10,7 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import events as ev
     from domain.investigation import Investigation
     from domain.state import Stage
-    from workflows.messages import Carried, EventEnvelope, InvestigationResult, TrackInput, workflow_id
+    from workflows.messages import Carried, EventBatch, InvestigationResult, TrackInput, workflow_id
     from workflows.record import CaseRecord, pure
 
 
@@ -34,7 +34,7 @@ class AuthorityTrackWorkflow(CaseRecord):
     async def run(self, input: TrackInput) -> InvestigationResult:
         if not self.inv.events:
             recorded = pure(self.inv.mirror, input.opened)
-            await self.after(recorded, mirrored=recorded[0])
+            await self.after(recorded, {recorded[0].seq})
         else:
             self.publish()
             self.arm_timers()
@@ -54,14 +54,11 @@ class AuthorityTrackWorkflow(CaseRecord):
 
     async def forward(self, events: list[ev.Event]) -> None:
         """Everything this track records belongs in the joint record too."""
-        if not events:
-            return
-        parent = workflow.get_external_workflow_handle(workflow_id(self.inv.state.slug))
-        for e in events:
-            await parent.signal("track_event", EventEnvelope(event=e, source=self.authority))
+        if events:
+            await self.send(workflow_id(self.inv.state.slug), "track_event", events)
 
     @workflow.signal(name="joint_event")
-    async def joint_event(self, envelope: EventEnvelope) -> None:
-        """A joint event this track follows (findings, recommendations, the answer, escalation)."""
-        recorded = pure(self.inv.mirror, envelope.event)
-        await self.after(recorded, mirrored=recorded[0])
+    async def joint_event(self, batch: EventBatch) -> None:
+        """Joint events this track follows (findings, recommendations, the answer, escalation, closure)."""
+        recorded, mirrored = self.take_in(batch)
+        await self.after(recorded, mirrored)

@@ -42,29 +42,24 @@ def _check_email(email: str, channel: str) -> str:
     return email
 
 
-class Recipient(Strict):
-    """Where notices to one party go: `outbox` (a folder per recipient) or `smtp` (email to `email`)."""
+class Delivery(Strict):
+    """How notices reach a party: `outbox` (a folder per recipient) or `smtp` (email to `email`)."""
 
+    channel: Channel = "outbox"
+    email: str = Field(default="", validate_default=True)
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, v: str, info: ValidationInfo) -> str:
+        return _check_email(v, info.data.get("channel", "outbox"))
+
+
+class Recipient(Delivery):
     id: str
     name: str
-    channel: Channel = "outbox"
-    email: str = Field(default="", validate_default=True)
-
-    @field_validator("email")
-    @classmethod
-    def _address(cls, v: str, info: ValidationInfo) -> str:
-        return _check_email(v, info.data.get("channel", "outbox"))
 
 
-class RespondentSpec(Party):
-    channel: Channel = "outbox"
-    email: str = Field(default="", validate_default=True)
-
-    @field_validator("email")
-    @classmethod
-    def _address(cls, v: str, info: ValidationInfo) -> str:
-        return _check_email(v, info.data.get("channel", "outbox"))
-
+class RespondentSpec(Delivery, Party):
     def party(self) -> Party:
         return Party(name=self.name, kind=self.kind)
 

@@ -40,3 +40,11 @@ def action(name: str, **fields) -> Action:
     return parse_action(name, fields)
 
 
+async def to_recommendations(client: Client, slug: str, recommendations: list[dict]) -> None:
+    """The lead drafts, every co-authority concurs, and the report's recommendations go out."""
+    await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
+    for aid in AUTHORITIES[1:]:
+        await investigations.act(client, slug, action("concur", by=aid))
+    await settle(client, slug)
+    await investigations.act(client, slug, action("issue-recommendations", by="opc", recommendations=recommendations))
+    await settle(client, slug)

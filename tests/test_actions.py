@@ -24,7 +24,7 @@ from domain.errors import Rejected
 from domain.state import fold
 from enforce import investigations
 from tests.conftest import executable
-from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle
+from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from workflows.messages import workflow_id
 
 pytestmark = pytest.mark.timeout(180)
@@ -103,14 +103,7 @@ async def test_the_workflow_itself_rejects_what_it_is_sent_raw(running):
 
 async def test_an_unknown_recommendation_is_named(running):
     env, client, slug = running
-    await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
-    for aid in ("cai-qc", "oipc-bc", "oipc-ab"):
-        await investigations.act(client, slug, action("concur", by=aid))
-    await settle(client, slug)
-    await investigations.act(
-        client, slug, action("issue-recommendations", by="opc", recommendations=[{"id": "R1", "text": "Stop."}])
-    )
-    await settle(client, slug)
+    await to_recommendations(client, slug, [{"id": "R1", "text": "Stop."}])
     with pytest.raises(Rejected, match="unknown or already answered recommendation 'R9'"):
         await investigations.act(
             client, slug, action("answer-recommendations", by="respondent", answers={"R9": "accepted"})

@@ -11,7 +11,7 @@ from domain import events as ev
 from domain.deadlines import extended_due, reminder_dates
 from domain.errors import Rejected
 from enforce import investigations
-from tests.live import action, settle
+from tests.live import action, settle, to_recommendations
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -100,14 +100,7 @@ async def test_a_reminder_then_an_extension_while_the_timer_runs(running):
 
 async def test_an_alberta_inquiry_extension_needs_notice_and_a_completion_date(running):
     env, client, slug = running
-    await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
-    for aid in ("cai-qc", "oipc-bc", "oipc-ab"):
-        await investigations.act(client, slug, action("concur", by=aid))
-    await settle(client, slug)
-    await investigations.act(
-        client, slug, action("issue-recommendations", by="opc", recommendations=[{"id": "R1", "text": "Stop."}])
-    )
-    await settle(client, slug)
+    await to_recommendations(client, slug, [{"id": "R1", "text": "Stop."}])
     await investigations.act(client, slug, action("answer-recommendations", by="respondent", answers={"R1": "refused"}))
     await settle(client, slug)
     await investigations.act(client, slug, action("open-inquiry", by="oipc-ab"))

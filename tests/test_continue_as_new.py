@@ -14,7 +14,7 @@ import worker as enforce_worker
 from domain.state import fold
 from enforce import investigations
 from tests.conftest import executable
-from tests.live import action, failed_tasks, open_case, settle
+from tests.live import action, failed_tasks, open_case, settle, to_recommendations
 from workflows import search_attributes as sa
 from workflows.messages import workflow_id
 
@@ -46,14 +46,7 @@ async def test_the_record_survives_continue_as_new(short_history_env, task_queue
         await open_case(client, task_queue, tmp_path, slug, indexed=True)
         handle = client.get_workflow_handle(workflow_id(slug))
         first_run = (await handle.describe()).run_id
-        await investigations.act(client, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
-        for aid in ("cai-qc", "oipc-bc", "oipc-ab"):
-            await investigations.act(client, slug, action("concur", by=aid))
-        await settle(client, slug)
-        await investigations.act(
-            client, slug, action("issue-recommendations", by="opc", recommendations=[{"id": "R1", "text": "Stop."}])
-        )
-        await settle(client, slug)
+        await to_recommendations(client, slug, [{"id": "R1", "text": "Stop."}])
         before = await investigations.events(client, slug)
 
         desc = await client.get_workflow_handle(workflow_id(slug)).describe()

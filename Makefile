@@ -22,7 +22,11 @@ demo: $(STAMP)
 stop:
 	@if [ -x $(BIN)/enforce ]; then $(BIN)/enforce dev down; else echo "nothing to stop"; fi
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium, installed here when missing (as root, with apt-get).
+browser:
+	sh scripts/ensure-chromium.sh
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

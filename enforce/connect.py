@@ -4,8 +4,6 @@ pydantic data converter."""
 
 from __future__ import annotations
 
-import os
-
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
@@ -23,14 +21,14 @@ class Unreachable(Exception):
 
 def connect_config() -> dict:
     config = dict(ClientConfig.load_client_connect_config())
-    if not os.environ.get("TEMPORAL_ADDRESS"):
-        # No explicit address: the dev stack started from this folder, wherever its port is.
+    if not config.get("target_host"):
+        # No address from the environment or a config profile: the dev stack started from this folder.
         config["target_host"] = settings.temporal_address()
     config.setdefault("namespace", settings.namespace())
     return config
 
 
-async def connect(*, retries: int = 0) -> Client:
+async def connect() -> Client:
     config = connect_config()
     address = config.get("target_host", settings.temporal_address())
     try:

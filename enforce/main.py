@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
-from enforce import dev, investigations, logs, paperwork, settings, views
+from enforce import dev, investigations, logs, paperwork, settings, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
 from workflows.messages import workflow_id
@@ -378,6 +378,7 @@ def worker() -> None:
         raise Failure("worker stopped", code)
 
 
+watching.register(app)
 paperwork.register(app)
 
 

@@ -1,0 +1,196 @@
+"""The real Temporal Web UI in a real browser: what a case officer sees of an investigation.
+
+A dev server with its UI (the session's `dev_env` has none), a worker in this process, the Clearview case;
+then Debian's Chromium, driven by Playwright, finds the case in the workflow list filtered by
+`InvestigationStage`, opens it and reads the page. Screenshots go to `.data/screenshots/` for a person to see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import worker as enforce_worker
+from enforce import investigations
+from tests.casefiles import ROOT, clearview
+from tests.conftest import executable
+from workflows import search_attributes as sa
+from workflows.messages import track_id, workflow_id
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = ROOT / ".data" / "screenshots"
+UI_POLL_S = 20.0
+
+# What the pages must show, checked as text in the browser.
+# On the case's Timeline tab (the page a click on the case opens): the summaries of its activities and timers.
+CASE_TIMELINE_TEXTS = [
+    "Serve notice of investigation on Clearview AI, Inc.",  # the notice activity's summary
+]
+# On each authority's track (a child workflow, opened from the case's Relationships tab), on its Timeline:
+# authority -> the summaries of its timers (the deadline clocks it keeps) and activities.
+TRACK_TIMELINE_TEXTS = {
+    "opc": ["PIPEDA s.13(1): report within a year of the initiation (due 2021-02-22)"],  # a timer's summary
+}
+# On the User Metadata tab, each Markdown block the UI renders in its own iframe: iframe id -> texts.
+METADATA_TEXTS: dict[str, list[str | re.Pattern[str]]] = {
+    "user-metadata-summary": ["Joint investigation of Clearview AI, Inc.: OPC (lead), CAI, OIPC BC, OIPC AB"],
+    "user-metadata-details": ["procedure ca-joint", "P20-81997"],
+    # workflows.details.current_details: the stage and whose move it is, then a row per authority.
+    "user-metadata-current-details": [
+        re.compile(r"stage:\s*investigating", re.IGNORECASE),
+        re.compile(r"whose move:\s*opc", re.IGNORECASE),
+        "PIPEDA-039525",
+    ],
+}
+
+
+@dataclass
+class UI:
+    env: WorkflowEnvironment
+    url: str
+    task_queue: str
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+async def ui() -> AsyncIterator[UI]:
+    """A dev server with the Web UI and the project's search attributes, and a worker for it."""
+    ui_port = _free_port()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=executable("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        ui=True,
+        ui_port=ui_port,
+    )
+    task_queue = f"ui-{ui_port}"
+    try:
+        async with Worker(
+            env.client,
+            task_queue=task_queue,
+            workflows=enforce_worker.WORKFLOWS,
+            activities=enforce_worker.ACTIVITIES,
+        ):
+            yield UI(env, f"http://127.0.0.1:{ui_port}", task_queue)
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make test` installs it (scripts/ensure-chromium.sh), "
+            "or run `apt-get install chromium`",
+            pytrace=False,
+        )
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: `make test` installs the dev dependencies", pytrace=False)
+    async with async_playwright() as p:
+        # Debian's Chromium, never a browser Playwright would download.
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def _indexed(client: Client, query: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if [w async for w in client.list_workflows(query)]:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"visibility never answered {query!r}")
+
+
+@pytest.mark.timeout(120)
+async def test_the_ui_lists_the_case_by_stage_and_shows_its_story(browser, ui, tmp_path, slug):
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+    from playwright.async_api import expect
+
+    case, procedure = clearview(slug, tmp_path)
+    await investigations.start(ui.client, case, procedure, task_queue=ui.task_queue)
+    wid = workflow_id(slug)
+    stage_query = 'InvestigationStage="investigating"'
+    # The notice served and the stage upserted: from here on the UI has something to show.
+    await _indexed(ui.client, f'WorkflowId = "{wid}" AND {stage_query}')
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("ui-*.png"):  # the last run's only: each run has a case of its own
+        old.unlink()
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(15_000)
+
+    # The workflow list, filtered by the stage search attribute.
+    await page.goto(f"{ui.url}/namespaces/default/workflows?query={urllib.parse.quote(stage_query)}")
+    link = page.get_by_role("link", name=wid, exact=True)
+    deadline = time.monotonic() + UI_POLL_S
+    while True:
+        try:
+            await link.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                await page.screenshot(path=SCREENSHOTS / f"ui-{slug}-list.png", full_page=True)
+                raise AssertionError(f"{wid} not in the UI's list for {stage_query} after {UI_POLL_S:g} s") from None
+            await page.reload()
+    await page.screenshot(path=SCREENSHOTS / f"ui-{slug}-list.png")
+
+    # The case's page opens on its Timeline.
+    await link.click()
+    await page.wait_for_url(f"**/workflows/{wid}/**")
+    for text in CASE_TIMELINE_TEXTS:
+        await expect(page.get_by_text(text).first).to_be_visible()
+    await page.screenshot(path=SCREENSHOTS / f"ui-{slug}-timeline.png", full_page=True)
+
+    # The User Metadata tab: static summary and details, and the current details the workflow keeps fresh.
+    await page.get_by_role("tab", name="User Metadata").click()
+    for frame, texts in METADATA_TEXTS.items():
+        body = page.frame_locator(f"iframe#{frame}").locator("body")
+        for text in texts:
+            await expect(body).to_contain_text(text)
+    await page.screenshot(path=SCREENSHOTS / f"ui-{slug}-metadata.png", full_page=True)
+
+    # Each authority's track, as a person reaches it: the case's Relationships tab, then the child's link.
+    for authority, texts in TRACK_TIMELINE_TEXTS.items():
+        await page.goto(f"{ui.url}/namespaces/default/workflows/{wid}")
+        await page.get_by_role("tab", name="Relationships").click()
+        await page.get_by_role("link", name=track_id(slug, authority), exact=True).click()
+        await page.wait_for_url(f"**/workflows/{track_id(slug, authority)}/**")
+        for text in texts:
+            await expect(page.get_by_text(text).first).to_be_visible()
+        await page.screenshot(path=SCREENSHOTS / f"ui-{slug}-{authority}-timeline.png", full_page=True)

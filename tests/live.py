@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from domain.actions import Action, parse_action
 from enforce import investigations
 from enforce.simulate import settled
-from tests.casefiles import clearview
+from tests.casefiles import ROOT, clearview
 from workflows.messages import track_id, workflow_id
 
 AUTHORITIES = ["opc", "cai-qc", "oipc-bc", "oipc-ab"]
@@ -48,3 +52,12 @@ async def to_recommendations(client: Client, slug: str, recommendations: list[di
     await settle(client, slug)
     await investigations.act(client, slug, action("issue-recommendations", by="opc", recommendations=recommendations))
     await settle(client, slug)
+
+
+async def enforce(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run the `enforce` command as a user would: a process of its own, its output and exit status."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "enforce.main", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
+    )
+    out, err = await proc.communicate()
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())

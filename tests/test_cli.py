@@ -18,6 +18,8 @@ from temporalio.worker import Worker
 import worker as enforce_worker
 from enforce import settings
 from tests.casefiles import ROOT, clearview_text, write_case
+from tests.live import enforce
+from workflows import search_attributes
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,21 +38,6 @@ async def cli_env(dev_env: WorkflowEnvironment, data_dir) -> AsyncIterator[dict[
             "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
             "ENFORCE_DATA_DIR": str(data_dir),
         }
-
-
-async def enforce(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "enforce.main",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    out, err = await proc.communicate()
-    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
 async def show_json(env: dict[str, str], slug: str) -> dict:
@@ -109,16 +96,10 @@ async def test_search_attributes_and_summary_are_set(cli_env, dev_env, tmp_path,
         await asyncio.sleep(0.2)
     assert found, "visibility never showed the case with its stage"
     sa = found[0].typed_search_attributes
-    assert sorted(sa.get(enforce_worker_sa().AUTHORITIES)) == ["cai-qc", "oipc-ab", "oipc-bc", "opc"]
-    assert sa.get(enforce_worker_sa().RESPONDENT) == "Clearview AI, Inc."
+    assert sorted(sa.get(search_attributes.AUTHORITIES)) == ["cai-qc", "oipc-ab", "oipc-bc", "opc"]
+    assert sa.get(search_attributes.RESPONDENT) == "Clearview AI, Inc."
     desc = await dev_env.client.get_workflow_handle(f"investigation-{slug}").describe()
     assert await desc.static_summary() == "Joint investigation of Clearview AI, Inc.: OPC (lead), CAI, OIPC BC, OIPC AB"
-
-
-def enforce_worker_sa():
-    from workflows import search_attributes
-
-    return search_attributes
 
 
 async def test_show_of_an_unknown_case_is_one_line(cli_env):

@@ -8,8 +8,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +20,8 @@ from domain.state import InvestigationState
 from enforce import investigations, simulate
 from enforce.cases import load_case
 from enforce.paperwork import ReportError, render_report, write_atomic
-from tests.casefiles import ROOT, clearview_text, procedure, write_case
+from tests.casefiles import clearview_text, procedure, write_case
+from tests.live import enforce
 
 FILES = ["PIPEDA-039525", "1023158", "P20-81997", "015017"]
 SECTIONS = [
@@ -168,21 +167,6 @@ def test_a_failed_write_leaves_the_previous_report_whole(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- the commands
-
-
-async def enforce(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "enforce.main",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    out, err = await proc.communicate()
-    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
 @pytest.mark.timeout(30)

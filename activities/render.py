@@ -159,3 +159,17 @@ def render(req: NoticeRequest) -> Rendered:
         lang=lang,
         template=template.name or "",
     )
+
+
+def template_problems(procedure_id: str, kinds: dict[str, str]) -> list[tuple[str, str]]:
+    """(field, problem) for each notice kind a procedure names (`kinds`: field -> kind) that has no template,
+    or whose template does not compile: found when a case opens, not when its first notice is due."""
+    problems = []
+    for field, kind in kinds.items():
+        try:
+            _markdown_env.select_template([f"{procedure_id}/{kind}.md.j2", f"{kind}.md.j2"])
+        except jinja2.TemplatesNotFound:
+            problems.append((field, f"no template for notice kind {kind!r}"))
+        except jinja2.TemplateSyntaxError as e:
+            problems.append((field, f"the template for {kind!r} does not compile: {e.message} (line {e.lineno})"))
+    return problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from activities.render import template_problems
 from domain.case import CaseFile, parse_case
 from domain.errors import DataError
 from domain.procedure import Procedure, load_procedure
@@ -27,4 +28,8 @@ def load_case(path: Path) -> tuple[CaseFile, Procedure]:
         return procedures[pid]
 
     case = parse_case(text, source, lookup)
-    return case, procedures[case.procedure]
+    procedure = procedures[case.procedure]
+    kinds = {f"notices.{event}.kind": spec.kind for event, spec in procedure.notices.items()}
+    for field, problem in template_problems(procedure.id, {**kinds, "reminders": "reminder"}):
+        raise DataError(f"procedure {procedure.id}", field, problem)
+    return case, procedure

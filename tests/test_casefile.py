@@ -62,3 +62,17 @@ def test_the_cli_refuses_a_bad_case_file_with_status_2_and_one_line(tmp_path):
     assert len(lines) == 1, result.stderr
     assert str(path) in lines[0] and "lead" in lines[0] and "ftc" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_procedure_naming_a_notice_without_a_template_is_refused_at_open(tmp_path):
+    procedures = tmp_path / "procedures"
+    procedures.mkdir()
+    shipped = (ROOT / "domain" / "procedures" / "ca-joint.toml").read_text()
+    broken = shipped.replace('kind = "notice-of-inquiry"', 'kind = "notice-of-séance"')
+    assert broken != shipped
+    (procedures / "ca-joint.toml").write_text(broken)  # beside the case file: it wins over the shipped one
+    path = write_case(tmp_path, clearview_text())
+    with pytest.raises(DataError) as caught:
+        load_case(path)
+    assert caught.value.field == "notices.InquiryOpened.kind"
+    assert "no template for notice kind 'notice-of-séance'" in str(caught.value)

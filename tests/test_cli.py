@@ -147,3 +147,20 @@ def test_worker_stops_cleanly_on_sigterm_with_status_0(cli_env):
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "worker stopped" in err
+
+
+async def test_export_then_verify_round_trip(cli_env, tmp_path, slug):
+    path = write_case(tmp_path, clearview_text(slug))
+    assert (await enforce(cli_env, "open", str(path))).returncode == 0
+    await show_json(cli_env, slug)
+    out = tmp_path / "record.jsonl"
+    exported = await enforce(cli_env, "export", slug, "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records[0]["type"] == "InvestigationOpened" and [r["seq"] for r in records] == list(
+        range(1, len(records) + 1)
+    )
+    verified = await enforce(cli_env, "verify", str(out))
+    assert verified.returncode == 0 and "chain intact" in verified.stdout
+    timeline = await enforce(cli_env, "timeline", slug)
+    assert timeline.returncode == 0 and "InvestigationOpened" in timeline.stdout

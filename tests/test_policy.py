@@ -162,3 +162,21 @@ def test_a_second_deemed_refusal_does_not_reset_a_track_already_further_on(tmp_p
     inv.record([New(ev.InquiryOpened, "oipc-bc", {"authority": "oipc-bc"})], T0)
     again = inv.record([New(ev.EscalationStarted, "system", {"authorities": ["oipc-bc"], "reason": "r"})], T0)
     assert again and inv.state.tracks["oipc-bc"].status == TrackStatus.INQUIRY
+
+
+def test_a_compliance_agreement_suspends_the_opc_court_application_clock(tmp_path):
+    joint_record, _ = joint(tmp_path)
+    to_recommendations(joint_record)
+    track = Investigation(joint_record.procedure, "opc")
+    track.mirror(joint_record.events[0])
+    [issued] = [e for e in joint_record.events if e.type == "FindingsIssued"]
+    track.mirror(issued)
+    track.record([New(ev.EscalationStarted, "system", {"authorities": ["opc"], "reason": "refused"})], T0)
+    [clock] = [d for d in track.state.deadlines.values() if d.kind == "court-application"]
+    assert clock.status == "open"
+    act(track, "sign-compliance-agreement", T0 + timedelta(days=30), by="opc", terms="Delete Canadian images.")
+    assert track.state.deadlines[clock.deadline_id].status == "paused"
+    # A default on the agreement restarts the clock with the days it had left.
+    act(track, "find-non-compliance", T0 + timedelta(days=200), by="opc", reason="Images not deleted.")
+    resumed = track.state.deadlines[clock.deadline_id]
+    assert resumed.status == "open" and resumed.due > clock.due

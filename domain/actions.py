@@ -664,6 +664,9 @@ class FindNonCompliance(TrackAction):
     help = "The authority finds that its order or agreement has not been complied with."
     reason: str = Field(min_length=1)
 
+    def check_track(self, s, ctx):
+        VerifyCompliance.check_track(self, s, ctx)  # type: ignore[arg-type]  (same subjects: an order, an agreement)
+
     def decide(self, s, ctx):
         orders = s.tracks[self.by].orders
         subject = orders[-1].order if orders else "compliance agreement"

@@ -74,12 +74,6 @@ def file_documents(req: NoticeRequest) -> tuple[Rendered, Path, Path]:
     return doc, md, html
 
 
-def file_document(req: NoticeRequest) -> tuple[Path, str]:
-    """The document of record and its SHA-256 (kept for callers of the first version)."""
-    doc, md, _ = file_documents(req)
-    return md, doc.sha256
-
-
 def marker_path(req: NoticeRequest) -> Path:
     return receipts_dir(req.to.channel) / req.to.id / f"{req.notice_id}.receipt.json"
 
@@ -203,9 +197,3 @@ async def serve_notice(req: NoticeRequest) -> NoticeReceipt:
     if req.to.channel == "smtp":
         return await deliver_by_smtp(req, doc, md, html)
     return deliver_to_outbox(req, doc, md, html)
-
-
-def outbox_entries(recipient: str) -> list[dict]:
-    """What an outbox holds for one recipient (for people and tests)."""
-    folder = settings.outbox_dir() / recipient
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.receipt.json"))]

@@ -13,7 +13,7 @@ from domain import events as ev
 from domain.actions import CASE, Action, Ctx, New, decide
 from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
-from domain.policy import SYSTEM, follow_ups
+from domain.policy import follow_ups
 from domain.procedure import Procedure
 from domain.state import InvestigationState, fold
 
@@ -99,6 +99,3 @@ class Investigation:
             ],
             on,
         )
-
-
-__all__ = ["Investigation", "SYSTEM", "CASE"]

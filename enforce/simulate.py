@@ -40,11 +40,20 @@ class SimulationError(Exception):
 class SimulationResult(BaseModel):
     slug: str
     data_dir: str
-    stage: str | None
     events: list[AnyEvent]
-    deadlines: list[DeadlineState]
-    tracks: dict[str, Track]
     state: InvestigationState
+
+    @property
+    def stage(self) -> str | None:
+        return self.state.stage.value if self.state.stage else None
+
+    @property
+    def deadlines(self) -> list[DeadlineState]:
+        return sorted(self.state.deadlines.values(), key=lambda d: (d.trigger, d.deadline_id))
+
+    @property
+    def tracks(self) -> dict[str, Track]:
+        return self.state.tracks
 
 
 def test_server() -> str:
@@ -138,16 +147,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) 
                 await before_shutdown(env.client)
     finally:
         await env.shutdown()
-    state = view.state
-    return SimulationResult(
-        slug=case.slug,
-        data_dir=os.environ["ENFORCE_DATA_DIR"],
-        stage=state.stage.value if state.stage else None,
-        events=events,
-        deadlines=sorted(state.deadlines.values(), key=lambda d: (d.trigger, d.deadline_id)),
-        tracks=state.tracks,
-        state=state,
-    )
+    return SimulationResult(slug=case.slug, data_dir=os.environ["ENFORCE_DATA_DIR"], events=events, state=view.state)
 
 
 async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
-from domain.case import CaseFile
+from domain.case import CaseFile, Issue, Recipient
+from domain.notices import NoticeRequest, Sender
 from domain.procedure import Procedure, load_procedure
 from enforce.cases import load_case
 
@@ -28,3 +30,29 @@ def clearview(slug: str, tmp: Path) -> tuple[CaseFile, Procedure]:
 
 def procedure() -> Procedure:
     return load_procedure("ca-joint")
+
+
+def acme_notice(
+    kind: str = "notice-of-investigation", notice_id: str = "", to: Recipient | None = None
+) -> NoticeRequest:
+    """A one-sender notice to a small respondent, for delivery tests that need no investigation."""
+    return NoticeRequest(
+        notice_id=notice_id or f"acme-0001-{kind}-respondent",
+        kind=kind,
+        procedure="ca-joint",
+        case_slug="acme",
+        case_title="Investigation of Acme Ltd.",
+        issues=[Issue(id="consent", title="Was consent obtained?")],
+        senders=[
+            Sender(
+                id="opc",
+                name="Office of the Privacy Commissioner of Canada",
+                short="OPC",
+                cite="PIPEDA",
+                section="s.11(4)",
+                file="PIPEDA-1",
+            )
+        ],
+        to=to or Recipient(id="respondent", name="Acme Ltd."),
+        dated=date(2024, 3, 1),
+    )

@@ -12,33 +12,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notices import serve_notice
 from activities.render import render
-from domain.case import Issue, Recipient
+from domain.case import Issue
 from domain.notices import NoticeRequest, Sender
+from tests.casefiles import acme_notice
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def request(kind: str = "notice-of-investigation") -> NoticeRequest:
-    return NoticeRequest(
-        notice_id=f"acme-0001-{kind}-respondent",
-        kind=kind,
-        procedure="ca-joint",
-        case_slug="acme",
-        case_title="Investigation of Acme Ltd.",
-        issues=[Issue(id="consent", title="Was consent obtained?")],
-        senders=[
-            Sender(
-                id="opc",
-                name="Office of the Privacy Commissioner of Canada",
-                short="OPC",
-                cite="PIPEDA",
-                section="s.11(4)",
-                file="PIPEDA-1",
-            )
-        ],
-        to=Recipient(id="respondent", name="Acme Ltd."),
-        dated=date(2024, 3, 1),
-    )
+    return acme_notice(kind)
 
 
 async def test_a_second_attempt_delivers_nothing_new(tmp_path, monkeypatch):

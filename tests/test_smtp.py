@@ -20,7 +20,6 @@ import subprocess
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -33,12 +32,12 @@ from temporalio.worker import Worker
 import worker as enforce_worker
 from activities import mail
 from activities.notices import serve_notice
-from domain.case import Issue, Recipient
+from domain.case import Recipient
 from domain.errors import DataError
-from domain.notices import NoticeRequest, Sender
+from domain.notices import NoticeRequest
 from enforce import investigations
 from enforce.cases import load_case
-from tests.casefiles import clearview_text, write_case
+from tests.casefiles import acme_notice, clearview_text, write_case
 
 ADDRESS = "legal@clearview.example"
 
@@ -104,26 +103,7 @@ def server(monkeypatch, tmp_path):
 
 
 def request(kind: str = "notice-of-investigation", notice_id: str = "") -> NoticeRequest:
-    return NoticeRequest(
-        notice_id=notice_id or f"acme-0001-{kind}-respondent",
-        kind=kind,
-        procedure="ca-joint",
-        case_slug="acme",
-        case_title="Investigation of Acme Ltd.",
-        issues=[Issue(id="consent", title="Was consent obtained?")],
-        senders=[
-            Sender(
-                id="opc",
-                name="Office of the Privacy Commissioner of Canada",
-                short="OPC",
-                cite="PIPEDA",
-                section="s.11(4)",
-                file="PIPEDA-1",
-            )
-        ],
-        to=Recipient(id="respondent", name="Acme Ltd.", channel="smtp", email=ADDRESS),
-        dated=date(2024, 3, 1),
-    )
+    return acme_notice(kind, notice_id, Recipient(id="respondent", name="Acme Ltd.", channel="smtp", email=ADDRESS))
 
 
 def sending_marker(tmp_path: Path, req: NoticeRequest) -> Path:

@@ -26,12 +26,9 @@ with workflow.unsafe.imports_passed_through():
         InvestigationResult,
         TrackInput,
         track_id,
-        workflow_id,
     )
     from workflows.record import CaseRecord, pure
     from workflows.track import AuthorityTrackWorkflow
-
-__all__ = ["InvestigationWorkflow", "workflow_id"]
 
 
 @workflow.defn(name="Investigation")

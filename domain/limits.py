@@ -1,0 +1,54 @@
+"""Every size and date limit of the engine, stated once. Whatever a client sends (an action, a signal, a
+case file, a procedure file) is held to these, well below Temporal's limits (2 MB per payload, 4 MB per
+gRPC message), so that no input can make a query, an update or a continue-as-new fail.
+
+Long content (representations, evidence) belongs in the document store, referenced by its SHA-256.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import Field
+
+# One text field a party writes (a summary, reasons, a description): 64 KiB of characters.
+TEXT_MAX = 64 * 1024
+# A name, a title, a subject, a court, an id: one line.
+SHORT_MAX = 300
+# An identifier (an authority, an issue, a recommendation, a request id).
+ID_MAX = 100
+# One list in an action or a case file (items, recipients, recommendations, issues, steps).
+LIST_MAX = 200
+# The encoded payload of one action (an update) or one batch of events between records (a signal).
+ACTION_BYTES_MAX = 256 * 1024
+SIGNAL_BYTES_MAX = 1024 * 1024
+# A query's input is a handful of fields.
+QUERY_BYTES_MAX = 4 * 1024
+# Case files and procedure files on disk.
+CASE_FILE_BYTES_MAX = 1024 * 1024
+PROCEDURE_FILE_BYTES_MAX = 1024 * 1024
+# JSON/TOML nesting: no document of the engine is deeper than this.
+NESTING_MAX = 12
+# The earliest date a case, a step or a deadline may carry: before PIPEDA (2000) and the GDPR (2016),
+# a date this old is a typo. The latest is the case clock's today (checked where today is known).
+EARLIEST = date(1990, 1, 1)
+
+Text = Annotated[str, Field(max_length=TEXT_MAX)]
+Short = Annotated[str, Field(max_length=SHORT_MAX)]
+Id = Annotated[str, Field(max_length=ID_MAX)]
+
+
+def depth(value: object, limit: int = NESTING_MAX) -> int:
+    """How deeply `value` nests lists and dicts, counting no further than `limit` + 1 (no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if d > limit:
+            return d
+        deepest = max(deepest, d)
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend((x, d + 1) for x in v)
+    return deepest

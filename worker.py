@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.notices import serve_notice
-from enforce import logs, settings
+from enforce import keys, logs, settings
 from enforce.connect import Unreachable, connect
 from workflows.investigation import InvestigationWorkflow
 from workflows.track import AuthorityTrackWorkflow
@@ -24,6 +24,9 @@ log = structlog.get_logger("enforce.worker")
 
 
 def build(client: Client, task_queue: str = settings.TASK_QUEUE) -> Worker:
+    """A worker with the record key set loaded (created first where it is missing), for its workflows."""
+    path = keys.install()
+    log.info("record keys loaded", file=str(path))
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES)
 
 
@@ -51,7 +54,7 @@ def main() -> int:
     try:
         asyncio.run(serve())
         return 0
-    except Unreachable as e:
+    except (Unreachable, keys.KeyFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

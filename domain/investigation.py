@@ -55,13 +55,26 @@ class Investigation:
     def validate(self, action: Action, now: datetime) -> list[New]:
         """Decide, then record on a copy: whatever would fail in recording is refused here instead."""
         news = decide(action, self.state, self.ctx(now))
-        trial = Investigation(self.procedure, self.owner)
-        trial.events, trial.state = list(self.events), self.state
+        trial = self._trial()
         try:
             trial.record(news, now)
         except Exception as e:  # a counting error, an invalid event: refused, never a failed workflow task
             raise Rejected(f"{action.name} cannot be recorded: {e}") from None
         return news
+
+    def _trial(self) -> Investigation:
+        trial = Investigation(self.procedure, self.owner)
+        trial.events, trial.state = list(self.events), self.state
+        return trial
+
+    def check_mirror(self, events: Iterable[ev.Event]) -> None:
+        """Take in `events` on a copy: whatever would fail in recording them is refused here instead."""
+        trial = self._trial()
+        for event in events:
+            try:
+                trial.mirror(event)
+            except Exception as e:  # an invalid event, a counting error: refused, never a failed workflow task
+                raise Rejected(f"{event.type} cannot be recorded: {e}") from None
 
     def execute(self, action: Action, now: datetime) -> list[ev.Event]:
         return self.record(self.validate(action, now), now)

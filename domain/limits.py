@@ -28,6 +28,8 @@ QUERY_BYTES_MAX = 4 * 1024
 # Case files and procedure files on disk.
 CASE_FILE_BYTES_MAX = 1024 * 1024
 PROCEDURE_FILE_BYTES_MAX = 1024 * 1024
+# The update ids a record remembers (through continue-as-new), so that a retried action records nothing twice.
+UPDATE_IDS_KEPT = 1000
 # JSON/TOML nesting: no document of the engine is deeper than this.
 NESTING_MAX = 12
 # The earliest date a case, a step or a deadline may carry: before PIPEDA (2000) and the GDPR (2016),

@@ -373,3 +373,40 @@ def _notice_context(s: InvestigationState, e: ev.Event) -> dict[str, str]:
     if isinstance(e, ev.MessageSent):
         return {"message": e.message_id, "subject": e.subject, "text": e.text}
     return {}
+
+
+def refuse_incoming(s: InvestigationState, follow: frozenset[str], owner: str, source: str, e: ev.Event) -> str | None:
+    """Why the record of `owner` must not take in event `e` from the record of `source`, or None.
+
+    The joint record takes from a track only that track's own events; a track takes from the joint record only
+    the joint events tracks follow. Every authority an event names must be one of the case's."""
+    real = set(s.tracks)
+    if owner == CASE:
+        if source not in real:
+            return f"source {source!r} is not an authority of this case"
+        if e.type in follow or e.type in ("InvestigationOpened", "InvestigationClosed"):
+            return f"{e.type} is the joint record's, not a track's to send"
+        if getattr(e, "authority", "") not in ("", source):
+            return f"{e.type} of {e.authority!r} does not come from the track of {source!r}"
+        if isinstance(e, ev.DeadlineSet) and e.owner != source:
+            return f"DeadlineSet of {e.owner!r} does not come from the track of {source!r}"
+        did = getattr(e, "deadline_id", None)
+        if did is not None and not isinstance(e, ev.DeadlineSet):
+            d = s.deadlines.get(did)
+            if d is None or d.owner != source:
+                return f"{e.type}: no deadline {did!r} of {source!r}"
+        if isinstance(e, ev.NoticeServed | ev.NoticeFailed) and not set(e.senders) <= {source}:
+            return f"{e.type}: a notice of others than {source!r}"
+    else:
+        if source != CASE:
+            return f"a track takes events from the joint record only, not from {source!r}"
+        if e.type not in follow:
+            return f"{e.type} is not a joint event tracks follow"
+    named = [getattr(e, "authority", "")] + list(getattr(e, "authorities", []))
+    named += list(getattr(e, "outcomes", {}) or {}) + list(getattr(e, "senders", []))
+    if isinstance(e, ev.DeadlineSet) and e.owner != CASE:
+        named.append(e.owner)
+    unknown = sorted({a for a in named if a and a not in real})
+    if unknown:
+        return f"{e.type} names {', '.join(unknown)}, not an authority of this case"
+    return None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from enforce import settings
+from enforce import keys, settings
 from workflows import search_attributes
 
 if TYPE_CHECKING:
@@ -476,6 +476,12 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
         if created:
             out.print(f"Registered search attributes: {', '.join(created)}")
 
+        # The record key set the worker signs and checks events between a case's records with (0600).
+        try:
+            key_file = keys.ensure()
+        except OSError as e:
+            where = settings.record_keys_file()
+            raise DevError(f"cannot create the record key set {where}: {e.strerror or e}") from None
         worker_pid = state.get("worker_pid")
         cmd = worker_command()
         marker = state.get("worker_marker") or _worker_marker(cmd)
@@ -488,6 +494,7 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
                 "TEMPORAL_ADDRESS": address,
                 "TEMPORAL_NAMESPACE": namespace,
                 "ENFORCE_DATA_DIR": str(data),
+                "ENFORCE_RECORD_KEYS": str(key_file),
                 "PYTHONUNBUFFERED": "1",
             }
             since = time.time()

@@ -25,6 +25,11 @@ def documents_dir() -> Path:
     return Path(os.environ.get("ENFORCE_DOCUMENTS_DIR", data_dir() / "documents")).resolve()
 
 
+def record_keys_file() -> Path:
+    """The record key set that authenticates events between a case's records (see enforce.keys)."""
+    return Path(os.environ.get("ENFORCE_RECORD_KEYS", data_dir() / "keys" / "record-keys.json")).resolve()
+
+
 def dev_state_file() -> Path:
     return data_dir() / "dev.json"
 

@@ -26,7 +26,7 @@ from domain.errors import Rejected
 from domain.events import AnyEvent
 from domain.procedure import Procedure
 from domain.state import DeadlineState, InvestigationState, Track
-from enforce import investigations, settings
+from enforce import investigations, keys, settings
 
 # Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
 STEP_TIME = time(12, 0)
@@ -128,6 +128,8 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) 
     )
     try:
         queue = f"simulate-{case.slug}"
+        # The simulation's own record keys, under its own data folder (unless ENFORCE_RECORD_KEYS names some).
+        keys.install()
         async with Worker(env.client, task_queue=queue, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
             # Without search attributes: the time-skipping test server knows none.
             await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
+from enforce import keys
 from tests.live import open_case
 from workflows import search_attributes as sa
 
@@ -35,6 +36,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Activities run in this process: their documents and outbox go to a folder of this session's."""
     path = tmp_path_factory.mktemp("data")
     os.environ["ENFORCE_DATA_DIR"] = str(path)
+    # The record key set the workers of this session hold (created 0600, as `enforce dev up` does).
+    os.environ["ENFORCE_RECORD_KEYS"] = str(path / "keys" / "record-keys.json")
+    keys.install()
     return path
 
 

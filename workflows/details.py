@@ -13,7 +13,9 @@ from domain.state import InvestigationState
 RECENT = 5
 
 
-def current_details(state: InvestigationState, events: Sequence[Event], now: datetime, owner: str = "case") -> str:
+def current_details(
+    state: InvestigationState, events: Sequence[Event], now: datetime, owner: str = "case", dropped: int = 0
+) -> str:
     """Markdown for the workflow's page: stage, tracks, open clocks with days left, the last few events."""
     today = now.date()
     title = "Joint record" if owner == "case" else f"Track of {owner}"
@@ -36,6 +38,8 @@ def current_details(state: InvestigationState, events: Sequence[Event], now: dat
             lines.append(f"| {d.summary} | {d.due.isoformat()} | {left if d.running else '—'} | {d.label} |")
     if state.undelivered:
         lines += ["", "**Undelivered notices:** " + ", ".join(n.notice_id for n in state.undelivered)]
+    if dropped:
+        lines += ["", f"**Signals dropped:** {dropped} (unauthenticated, replayed or not this record's to take in)"]
     lines += ["", "**Recent events:**", ""]
     for e in events[-RECENT:]:
         lines.append(f"- {e.on.date().isoformat()} {e.type} (by {e.by})")

@@ -16,12 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import CASE
     from domain.clock import CaseClock
     from domain.investigation import Investigation
-    from domain.policy import tracks_follow
     from domain.state import Stage
     from workflows import search_attributes as sa
     from workflows.messages import (
-        Carried,
-        EventBatch,
         InvestigationInput,
         InvestigationResult,
         TrackInput,
@@ -33,13 +30,15 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name="Investigation")
 class InvestigationWorkflow(CaseRecord):
+    # Events of the authorities' tracks, for the joint record (see CaseRecord.on_signal).
+    inbox = "track_event"
+
     @workflow.init
     def __init__(self, input: InvestigationInput) -> None:
         self.case = input.case
         carried = input.carried
         clock = carried.clock if carried else CaseClock.starting(workflow.now(), input.case.opened)
-        self._setup(Investigation(input.procedure, CASE, carried.events if carried else []), clock)
-        self.follow = tracks_follow(input.procedure)
+        self._setup(Investigation(input.procedure, CASE, carried.events if carried else []), clock, carried)
 
     @workflow.run
     async def run(self, input: InvestigationInput) -> InvestigationResult:
@@ -61,7 +60,7 @@ class InvestigationWorkflow(CaseRecord):
                 InvestigationInput(
                     case=self.case,
                     procedure=self.inv.procedure,
-                    carried=Carried(events=self.inv.events, clock=self.clock),
+                    carried=self.carry(),
                 )
             )
         state = self.inv.state
@@ -105,12 +104,6 @@ class InvestigationWorkflow(CaseRecord):
             batch = [e for e in joint if aid in state.open_tracks or e.type == "InvestigationClosed"]
             if batch:
                 await self.send(track_id(state.slug, aid), "joint_event", batch)
-
-    @workflow.signal(name="track_event")
-    async def track_event(self, batch: EventBatch) -> None:
-        """Events of an authority's track, for the joint record."""
-        recorded, mirrored = self.take_in(batch)
-        await self.after(recorded, mirrored)
 
     def stage_attributes(self) -> list[SearchAttributeUpdate]:
         stage = self.inv.state.stage

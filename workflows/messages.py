@@ -21,11 +21,33 @@ def track_id(slug: str, authority: str) -> str:
     return f"investigation-{slug}.{authority}"
 
 
+class ActResult(BaseModel):
+    action: str
+    recorded: list[str]
+    first_seq: int
+    last_seq: int
+    stage: Stage | None
+
+
+class DoneUpdate(BaseModel):
+    """An action already recorded under this update id: a retry of it gets this result again."""
+
+    id: str
+    result: ActResult
+
+
 class Carried(BaseModel):
-    """What a continued-as-new run takes over: the whole record and the case clock."""
+    """What a continued-as-new run takes over: the whole record and the case clock, and what keeps retries
+    and batches between records safe across runs."""
 
     events: list[AnyEvent]
     clock: CaseClock
+    # The last batch number sent to each record of the case, and heard from each (by workflow id).
+    sent: dict[str, int] = {}
+    heard: dict[str, int] = {}
+    # Batches and signals refused so far, and the most recent updates recorded (oldest first).
+    dropped: int = 0
+    updates: list[DoneUpdate] = []
 
 
 class InvestigationInput(BaseModel):
@@ -62,6 +84,8 @@ class StateView(BaseModel):
     events: int
     # Notices being delivered right now; a simulation waits for these before its next step.
     pending: int = 0
+    # Signals refused: unauthenticated, replayed, undecodable or not this record's to take in.
+    dropped: int = 0
 
 
 class EventsQuery(BaseModel):
@@ -74,15 +98,14 @@ class EventsView(BaseModel):
 
 
 class EventBatch(BaseModel):
-    """Events from another record of the same case, in that record's order, sent by one signal."""
+    """Events from another record of the same case, in that record's order, sent by one signal.
+
+    `seq` numbers the batches one record sends another; `key` names the record key and `mac` is the
+    HMAC-SHA256 over (target, source, seq, events) under it (workflows.keys). Histories from before
+    authentication carry neither."""
 
     events: list[AnyEvent]
     source: str
-
-
-class ActResult(BaseModel):
-    action: str
-    recorded: list[str]
-    first_seq: int
-    last_seq: int
-    stage: Stage | None
+    seq: int = 0
+    key: str | None = None
+    mac: str | None = None

@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
+from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -18,16 +19,37 @@ with workflow.unsafe.imports_passed_through():
     # Pure and deterministic: shared across workflow runs instead of re-imported per run.
     from activities.notices import UNDELIVERABLE, serve_notice
     from domain import events as ev
-    from domain.actions import New, explain, parse_action
+    from domain.actions import CASE, New, explain, parse_action
     from domain.clock import CaseClock
     from domain.errors import Rejected
     from domain.investigation import Investigation
+    from domain.limits import (
+        ACTION_BYTES_MAX,
+        ID_MAX,
+        NESTING_MAX,
+        QUERY_BYTES_MAX,
+        SIGNAL_BYTES_MAX,
+        UPDATE_IDS_KEPT,
+        depth,
+    )
     from domain.notices import NoticeRequest
-    from domain.policy import next_reminder, notices_for, on_missed, reminder
+    from domain.policy import next_reminder, notices_for, on_missed, refuse_incoming, reminder, tracks_follow
     from domain.state import DeadlineState, events_visible_to, visible_to
+    from workflows import keys
     from workflows import search_attributes as sa
     from workflows.details import current_details
-    from workflows.messages import ActResult, EventBatch, EventsQuery, EventsView, StateQuery, StateView
+    from workflows.messages import (
+        ActResult,
+        Carried,
+        DoneUpdate,
+        EventBatch,
+        EventsQuery,
+        EventsView,
+        StateQuery,
+        StateView,
+        track_id,
+        workflow_id,
+    )
 
 NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -40,6 +62,41 @@ NOTICE_TIMEOUT = timedelta(minutes=2)
 # A reminder goes out in the morning of its day, on the case clock.
 REMINDER_HOUR = time(9, 0)
 REJECTED = "Rejected"
+# Batches between records carry a MAC from this patch on; histories from before it replay without.
+AUTHENTICATED = "authenticated-batches"
+JSON = b"json/plain"
+
+
+class Refused(Exception):
+    """An input no handler takes: one line saying why, for a log line, an update's rejection or a query's error."""
+
+
+def decode(payload: Payload, limit: int, what: str) -> object:
+    """A payload's JSON value, or `Refused`: its size is checked before anything is decoded, then its
+    encoding (JSON only) and its nesting."""
+    size = payload.ByteSize()
+    if size > limit:
+        raise Refused(f"{what}: {size} bytes, over the limit of {limit}")
+    encoding = payload.metadata.get("encoding")
+    if encoding != JSON:
+        shown = repr(encoding[:40]) if encoding is not None else "none"
+        raise Refused(f"{what}: the encoding must be json/plain, not {shown}")
+    try:
+        value = workflow.payload_converter().from_payload(payload)
+    except Exception:
+        raise Refused(f"{what}: not valid JSON") from None
+    if depth(value) > NESTING_MAX:
+        raise Refused(f"{what}: nested deeper than {NESTING_MAX}")
+    return value
+
+
+def first_error(e: Exception) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        err = errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])[:ID_MAX] or "(value)"
+        return f"{where}: {err['msg'][:ID_MAX]}"
+    return type(e).__name__
 
 
 def pure(fn, *args):
@@ -56,10 +113,20 @@ class CaseRecord:
     inv: Investigation
     clock: CaseClock
     indexed: bool
+    # The one signal this record takes: batches of events from the other records of its case.
+    inbox: str
 
-    def _setup(self, inv: Investigation, clock: CaseClock) -> None:
+    def _setup(self, inv: Investigation, clock: CaseClock, carried: Carried | None = None) -> None:
         self.inv = inv
         self.clock = clock
+        # Batch numbers sent to and heard from each other record (by workflow id), against replays.
+        self.sent: dict[str, int] = dict(carried.sent) if carried else {}
+        self.heard: dict[str, int] = dict(carried.heard) if carried else {}
+        self.dropped = carried.dropped if carried else 0
+        # The joint events the tracks follow: what the joint record sends them, and all they take from it.
+        self.follow = tracks_follow(inv.procedure)
+        # Update id -> the result of the action recorded under it, oldest first.
+        self.done: dict[str, ActResult] = {u.id: u.result for u in carried.updates} if carried else {}
         self.timers: dict[str, asyncio.Task] = {}
         self.pending: set[str] = set()
         # Events go to the other records of the case in the order they were recorded, one batch at a time.
@@ -70,54 +137,101 @@ class CaseRecord:
     def now(self) -> datetime:
         return self.clock.case_time(workflow.now())
 
+    def carry(self) -> Carried:
+        """What the next run takes over."""
+        done = list(self.done.items())[-UPDATE_IDS_KEPT:]
+        return Carried(
+            events=self.inv.events,
+            clock=self.clock,
+            sent=self.sent,
+            heard=self.heard,
+            dropped=self.dropped,
+            updates=[DoneUpdate(id=k, result=v) for k, v in done],
+        )
+
     # ------------------------------------------------------------------ actions (updates)
 
-    def _parse(self, name: str, args: Sequence[RawValue]):
+    def _fields(self, name: str, args: Sequence[RawValue]) -> dict:
+        usage = f"{name[:ID_MAX]}: give one JSON object with the action's fields (at least `by`)"
         if len(args) != 1:
-            raise Rejected(f"{name}: give one JSON object with the action's fields (at least `by`)")
-        payload = workflow.payload_converter().from_payload(args[0].payload)
+            raise Rejected(usage)
+        try:
+            payload = decode(args[0].payload, ACTION_BYTES_MAX, name[:ID_MAX])
+        except Refused as e:
+            raise Rejected(str(e)) from None
         if not isinstance(payload, dict):
-            raise Rejected(f"{name}: give one JSON object with the action's fields (at least `by`)")
-        return parse_action(name, payload)
+            raise Rejected(usage)
+        return payload
+
+    def _parse(self, name: str, args: Sequence[RawValue]):
+        return parse_action(name[:ID_MAX], self._fields(name, args))
+
+    @staticmethod
+    def _update_id() -> str | None:
+        info = workflow.current_update_info()
+        return info.id if info else None
+
+    def _remember(self, update_id: str | None, result: ActResult) -> None:
+        if update_id is None:
+            return
+        self.done[update_id] = result
+        while len(self.done) > UPDATE_IDS_KEPT:
+            del self.done[next(iter(self.done))]
 
     @workflow.update(dynamic=True)
     async def act(self, name: str, args: Sequence[RawValue]) -> ActResult:
-        """Every action of the vocabulary (domain.actions) is an update of its own name."""
+        """Every action of the vocabulary (domain.actions) is an update of its own name. An update id already
+        recorded (in this run or one before) records nothing new: its retry gets the earlier result."""
+        update_id = self._update_id()
+        if update_id in self.done:
+            return self.done[update_id]
         action = self._parse(name, args)
         recorded = pure(self.inv.execute, action, self.now())
         workflow.logger.info(
             "action recorded", extra={"action": name, "by": action.by, "events": [e.type for e in recorded]}
         )
-        await self.after(recorded)
-        return ActResult(
+        result = ActResult(
             action=name,
             recorded=[e.type for e in recorded],
             first_seq=recorded[0].seq,
             last_seq=recorded[-1].seq,
             stage=self.inv.state.stage,
         )
+        self._remember(update_id, result)
+        await self.after(recorded)
+        return result
 
     @act.validator
     def check_act(self, name: str, args: Sequence[RawValue]) -> None:
         # Rejected here, the update never reaches history: no event, no failed workflow task.
+        if self._update_id() in self.done:
+            return  # a retry: the handler answers with what was recorded the first time
+        try:
+            self._check_act(name, args)
+        except Rejected as e:
+            raise ApplicationError(str(e).splitlines()[0][:1000], type=REJECTED, non_retryable=True) from None
+        except Exception as e:  # whatever else an input provokes, it is a refusal, not a failed task
+            raise ApplicationError(
+                f"{name[:ID_MAX]}: refused ({type(e).__name__})", type=REJECTED, non_retryable=True
+            ) from None
+
+    def _check_act(self, name: str, args: Sequence[RawValue]) -> None:
         try:
             action = self._parse(name, args)
         except Rejected as e:
             by = self._actor(args)
             if by:
                 e = pure(explain, e, self.inv.state, self.inv.ctx(self.now()), by)
-            raise ApplicationError(str(e), type=REJECTED, non_retryable=True) from None
-        try:
-            pure(self.inv.validate, action, self.now())
-        except Rejected as e:
-            raise ApplicationError(str(e), type=REJECTED, non_retryable=True) from None
+            raise e from None
+        pure(self.inv.validate, action, self.now())
 
     def _actor(self, args: Sequence[RawValue]) -> str | None:
         try:
-            payload = workflow.payload_converter().from_payload(args[0].payload)
-        except Exception:
+            payload = self._fields("action", args)
+        except Rejected:
             return None
-        return payload.get("by") if isinstance(payload, dict) and isinstance(payload.get("by"), str) else None
+        by = payload.get("by")
+        return by if isinstance(by, str) and len(by) <= ID_MAX else None
 
     # ------------------------------------------------------------------ what follows recording
 
@@ -136,18 +250,92 @@ class CaseRecord:
                 asyncio.create_task(self.serve(req))
         await self.forward(originated)
 
-    async def send(self, workflow_id: str, signal: str, events: list[ev.Event]) -> None:
-        """Send events to another record of the case, after whatever this one sent before."""
+    async def send(self, target: str, signal: str, events: list[ev.Event]) -> None:
+        """Send events to another record of the case, after whatever this one sent before: numbered, and
+        authenticated under the current record key."""
         self.sending += 1
         try:
             async with self.outgoing:
-                await workflow.get_external_workflow_handle(workflow_id).signal(
-                    signal, EventBatch(events=events, source=self.inv.owner)
-                )
-        except Exception as e:  # that record is gone (closed, terminated): this one goes on
-            workflow.logger.warning("events not delivered", extra={"to": workflow_id, "error": str(e)})
+                seq = self.sent.get(target, 0) + 1
+                self.sent[target] = seq
+                message = keys.canonical(target, self.inv.owner, seq, [e.model_dump(mode="json") for e in events])
+                # No key installed is the worker's fault: this task fails and is retried on a worker that has one.
+                kid, mac = keys.sign(message)
+                batch = EventBatch(events=events, source=self.inv.owner, seq=seq, key=kid, mac=mac)
+                try:
+                    await workflow.get_external_workflow_handle(target).signal(signal, batch)
+                except Exception as e:  # that record is gone (closed, terminated): this one goes on
+                    workflow.logger.warning("events not delivered", extra={"to": target, "error": str(e)})
         finally:
             self.sending -= 1
+
+    # ------------------------------------------------------------------ events from the other records (signals)
+
+    def _drop(self, reason: str) -> None:
+        self.dropped += 1
+        workflow.logger.warning("signal dropped", extra={"reason": reason[:500], "dropped": self.dropped})
+        self.show_details()
+
+    def _sender(self, source: str) -> str:
+        """The workflow id of the record a batch says it comes from."""
+        slug = self.inv.state.slug
+        return workflow_id(slug) if source == CASE else track_id(slug, source)
+
+    def _admit(self, args: Sequence[RawValue]) -> EventBatch:
+        """The batch in `args` if this record may take it in: authentic, from the record it names, not heard
+        before, each event one this record takes from that one and can record. Else `Refused`."""
+        if len(args) != 1:
+            raise Refused(f"{self.inbox}: one event batch, not {len(args)} values")
+        value = decode(args[0].payload, SIGNAL_BYTES_MAX, self.inbox)
+        try:
+            batch = EventBatch.model_validate(value)
+        except Exception as e:
+            raise Refused(f"{self.inbox}: not an event batch: {first_error(e)}") from None
+        source = batch.source[:ID_MAX]
+        if batch.key is None or batch.mac is None:
+            raise Refused(f"{self.inbox}: an unauthenticated batch claiming to come from {source!r}")
+        dumped = [e.model_dump(mode="json") for e in batch.events]
+        message = keys.canonical(workflow.info().workflow_id, batch.source, batch.seq, dumped)
+        if not keys.verify(batch.key, batch.mac, message):
+            raise Refused(f"{self.inbox}: a batch claiming to come from {source!r} fails authentication")
+        sender = self._sender(batch.source)
+        if batch.seq <= self.heard.get(sender, 0):
+            raise Refused(f"{self.inbox}: batch {batch.seq} from {sender} was heard before (a replay)")
+        self.heard[sender] = batch.seq
+        if not batch.events:
+            raise Refused(f"{self.inbox}: an empty batch from {sender}")
+        for e in batch.events:
+            why = pure(refuse_incoming, self.inv.state, self.follow, self.inv.owner, batch.source, e)
+            if why:
+                raise Refused(f"{self.inbox} from {sender}: {why}")
+        try:
+            pure(self.inv.check_mirror, batch.events)
+        except Rejected as e:
+            raise Refused(f"{self.inbox} from {sender}: {e}") from None
+        return batch
+
+    @workflow.signal(dynamic=True)
+    async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every signal comes here: the record's inbox (a batch of events from another record of the case)
+        is taken in if authentic and acceptable; anything else is dropped, logged and counted."""
+        if name != self.inbox:
+            self._drop(f"unknown signal {name[:ID_MAX]!r}")
+            return
+        if not workflow.patched(AUTHENTICATED):
+            # A run recorded before batches were authenticated replays as it ran.
+            try:
+                batch = EventBatch.model_validate(workflow.payload_converter().from_payload(args[0].payload))
+            except Exception as e:
+                self._drop(f"{self.inbox}: not an event batch: {first_error(e)}")
+                return
+        else:
+            try:
+                batch = self._admit(args)
+            except Refused as e:
+                self._drop(str(e))
+                return
+        recorded, mirrored = self.take_in(batch)
+        await self.after(recorded, mirrored)
 
     def take_in(self, batch: EventBatch) -> tuple[list[ev.Event], set[int]]:
         """Record events another record of the case sent, and what follows from them here."""
@@ -256,9 +444,13 @@ class CaseRecord:
 
     # ------------------------------------------------------------------ what people see
 
+    def show_details(self) -> None:
+        details = current_details(self.inv.state, self.inv.events, self.now(), self.inv.owner, self.dropped)
+        workflow.set_current_details(details)
+
     def publish(self) -> None:
         state = self.inv.state
-        workflow.set_current_details(current_details(state, self.inv.events, self.now(), self.inv.owner))
+        self.show_details()
         if not self.indexed:
             return  # started without search attributes: the time-skipping test server knows none
         nxt = state.next_deadline
@@ -272,16 +464,39 @@ class CaseRecord:
     def stage_attributes(self) -> list[SearchAttributeUpdate]:
         return []
 
+    # Queries take their input raw and decode it here: a bad one is an error to the caller (a failed query,
+    # never a failed workflow task).
+
+    @staticmethod
+    def _query_input(name: str, raw: RawValue | None, model):
+        if raw is None:
+            return model()
+        try:
+            value = decode(raw.payload, QUERY_BYTES_MAX, name)
+            return model() if value is None else model.model_validate(value)
+        except Refused as e:
+            raise ValueError(str(e)) from None
+        except Exception as e:
+            raise ValueError(f"{name}: {first_error(e)}") from None
+
     @workflow.query(name="state")
-    def query_state(self, q: StateQuery | None = None) -> StateView:
+    def query_state(self, q: RawValue = None) -> StateView:
+        query = self._query_input("state", q, StateQuery)
         state = self.inv.state
-        if q and q.as_party:
-            state = visible_to(state, q.as_party)
-        return StateView(state=state, clock=self.now(), events=len(self.inv.events), pending=len(self.pending))
+        if query.as_party:
+            state = visible_to(state, query.as_party)
+        return StateView(
+            state=state,
+            clock=self.now(),
+            events=len(self.inv.events),
+            pending=len(self.pending),
+            dropped=self.dropped,
+        )
 
     @workflow.query(name="events")
-    def query_events(self, q: EventsQuery | None = None) -> EventsView:
-        events = self.inv.events_after(q.after if q else 0)
-        if q and q.as_party:
-            events = events_visible_to(events, self.inv.state, q.as_party)
+    def query_events(self, q: RawValue = None) -> EventsView:
+        query = self._query_input("events", q, EventsQuery)
+        events = self.inv.events_after(query.after)
+        if query.as_party:
+            events = events_visible_to(events, self.inv.state, query.as_party)
         return EventsView(events=events)

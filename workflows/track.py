@@ -10,12 +10,15 @@ with workflow.unsafe.imports_passed_through():
     from domain import events as ev
     from domain.investigation import Investigation
     from domain.state import Stage
-    from workflows.messages import Carried, EventBatch, InvestigationResult, TrackInput, workflow_id
+    from workflows.messages import InvestigationResult, TrackInput, workflow_id
     from workflows.record import CaseRecord, pure
 
 
 @workflow.defn(name="AuthorityTrack")
 class AuthorityTrackWorkflow(CaseRecord):
+    # Joint events this track follows (findings, recommendations, the answer, escalation, closure).
+    inbox = "joint_event"
+
     @workflow.init
     def __init__(self, input: TrackInput) -> None:
         self.authority = input.authority
@@ -24,6 +27,7 @@ class AuthorityTrackWorkflow(CaseRecord):
         self._setup(
             Investigation(input.procedure, input.authority, carried.events if carried else []),
             carried.clock if carried else input.clock,
+            carried,
         )
 
     def closed(self) -> bool:
@@ -41,9 +45,7 @@ class AuthorityTrackWorkflow(CaseRecord):
         await workflow.wait_condition(lambda: self.closed() or workflow.info().is_continue_as_new_suggested())
         await self.settle()
         if not self.closed():
-            workflow.continue_as_new(
-                input.model_copy(update={"carried": Carried(events=self.inv.events, clock=self.clock)})
-            )
+            workflow.continue_as_new(input.model_copy(update={"carried": self.carry()}))
         state = self.inv.state
         return InvestigationResult(
             slug=state.slug,
@@ -56,9 +58,3 @@ class AuthorityTrackWorkflow(CaseRecord):
         """Everything this track records belongs in the joint record too."""
         if events:
             await self.send(workflow_id(self.inv.state.slug), "track_event", events)
-
-    @workflow.signal(name="joint_event")
-    async def joint_event(self, batch: EventBatch) -> None:
-        """Joint events this track follows (findings, recommendations, the answer, escalation, closure)."""
-        recorded, mirrored = self.take_in(batch)
-        await self.after(recorded, mirrored)

@@ -384,7 +384,8 @@ def refuse_incoming(s: InvestigationState, follow: frozenset[str], owner: str, s
     if owner == CASE:
         if source not in real:
             return f"source {source!r} is not an authority of this case"
-        if e.type in follow or e.type in ("InvestigationOpened", "InvestigationClosed"):
+        # The joint events (which name no authority) are the joint record's; a track sends its own.
+        if "authority" not in type(e).model_fields and e.type in TRACKS_FOLLOW | {"InvestigationOpened"}:
             return f"{e.type} is the joint record's, not a track's to send"
         if getattr(e, "authority", "") not in ("", source):
             return f"{e.type} of {e.authority!r} does not come from the track of {source!r}"

@@ -273,7 +273,7 @@ class CaseRecord:
 
     def _drop(self, reason: str) -> None:
         self.dropped += 1
-        workflow.logger.warning("signal dropped", extra={"reason": reason[:500], "dropped": self.dropped})
+        workflow.logger.warning(f"signal dropped: {reason[:500]}", extra={"dropped": self.dropped})
         self.show_details()
 
     def _sender(self, source: str) -> str:

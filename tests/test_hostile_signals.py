@@ -27,10 +27,11 @@ import worker as enforce_worker
 from domain import events as ev
 from domain.actions import ACTIONS
 from domain.limits import ACTION_BYTES_MAX, NESTING_MAX, QUERY_BYTES_MAX, SIGNAL_BYTES_MAX
-from enforce import investigations
+from enforce import investigations, keys
 from tests.conftest import executable
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from tests.test_stock_cli import temporal
+from workflows import keys as record_keys
 from workflows import search_attributes as sa
 from workflows.messages import ActResult, StateView, track_id, workflow_id
 
@@ -357,3 +358,44 @@ async def test_an_update_retried_after_continue_as_new_records_once(short_histor
         assert (await investigations.events(client, slug)).events == before
         assert (await view(client, workflow_id(slug))).dropped == 0
         assert await failed_tasks(client, slug) == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# The key set on disk
+
+
+def test_the_key_set_is_created_for_its_owner_only_and_never_overwritten(tmp_path):
+    path = tmp_path / "keys" / "record-keys.json"
+    assert keys.ensure(path) == path
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    first = path.read_text()
+    keys.ensure(path)
+    assert path.read_text() == first
+    current, found = keys.load(path)
+    assert current in found and len(found[current]) == keys.KEY_BYTES
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "[]", '{"current": "a"}', '{"current": "a", "keys": {"b": "AAAA"}}', '{"current": "a", "keys": {"a": "!!"}}'],
+)
+def test_a_bad_key_set_is_one_line_naming_the_file(tmp_path, text):
+    path = tmp_path / "record-keys.json"
+    path.write_text(text)
+    with pytest.raises(keys.KeyFileError) as e:
+        keys.load(path)
+    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_a_batch_signed_before_a_rotation_still_verifies(tmp_path):
+    message = record_keys.canonical("investigation-x", "opc", 1, [])
+    old_kid, old_mac = record_keys.sign(message)
+    path = tmp_path / "rotated.json"
+    rotated = keys.new_key_set()
+    path.write_text(json.dumps(rotated))
+    keys.install(path, create=False)
+    new_kid, new_mac = record_keys.sign(message)
+    assert new_kid == rotated["current"] != old_kid
+    assert record_keys.verify(old_kid, old_mac, message) and record_keys.verify(new_kid, new_mac, message)
+    assert not record_keys.verify(new_kid, old_mac, message)
+    assert not record_keys.verify(old_kid, old_mac, record_keys.canonical("investigation-y", "opc", 1, []))

@@ -18,7 +18,7 @@ from domain import events as ev
 from domain.case import RESPONDENT, Recommendation
 from domain.deadlines import extended_due
 from domain.errors import Malformed, Rejected
-from domain.limits import ID_MAX, LIST_MAX, Text
+from domain.limits import ID_MAX
 from domain.procedure import Power, Procedure
 from domain.state import InvestigationState, Stage, TrackStatus
 
@@ -148,7 +148,7 @@ class RequestInformation(Action):
     name = "request-information"
     stages = (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS)
     help = "An authority asks the respondent for information; the clock runs from service."
-    items: list[Text] = Field(min_length=1, max_length=LIST_MAX)
+    items: list[str] = Field(min_length=1)
 
     def decide(self, s, ctx):
         rid = f"RFI-{len(s.requests) + 1}"

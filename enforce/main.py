@@ -512,8 +512,9 @@ def verify(
         live_lines = asyncio.run(
             _live_chain(head.record, head.case, ANSWER_TIMEOUT_S if live else VERIFY_LIVE_TIMEOUT_S)
         )
-    except (Unreachable, TimeoutError, RPCError) as e:
-        why = "no answer in time" if isinstance(e, TimeoutError) else str(getattr(e, "message", e)).splitlines()[0]
+    except Exception as e:  # unreachable, no answer, no such record, a query that failed: say which
+        text = str(getattr(e, "message", "") or e or type(e).__name__)
+        why = "no answer in time" if isinstance(e, TimeoutError) else " ".join(text.split())[:200]
         if live:
             raise Failure(f"{file}: cannot compare with the live record {head.record}: {why}") from None
         out.print(f"{intact} (offline: {head.record} did not answer: {why})", highlight=False, markup=False)

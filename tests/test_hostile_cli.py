@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 import worker as enforce_worker
 from domain.chain import export_lines
-from domain.limits import ID_MAX, TEXT_MAX
+from domain.limits import ACTION_BYTES_MAX, ID_MAX, TEXT_MAX
 from enforce import investigations
 from enforce.simulate import settled
 from tests.casefiles import clearview
@@ -127,6 +127,17 @@ async def test_the_whole_export_verifies_and_matches_the_live_record(case, tmp_p
     live = await _verify(env, tmp_path, "\n".join(lines) + "\n")
     assert live.returncode == 0, live.stderr
     assert "matches the live record" in live.stdout and workflow_id(slug) in live.stdout
+
+
+async def test_a_track_exports_and_verifies_against_its_live_record(case, tmp_path):
+    env, slug, _ = case
+    out = tmp_path / "track.jsonl"
+    exported = await enforce(env, "export", slug, "--track", "opc", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    head = _head(out.read_text().splitlines())
+    assert head["record"] == f"investigation-{slug}.opc" and head["case"] == slug
+    verified = await enforce(env, "verify", str(out), "--live")
+    assert verified.returncode == 0 and "matches the live record" in verified.stdout, verified.stderr
 
 
 @pytest.mark.parametrize("keep", range(1, 8))
@@ -308,6 +319,7 @@ async def test_with_the_worker_stopped_act_is_pending_then_lands_once(dev_env, d
 # ---------------------------------------------------------------- act: hostile arguments
 
 HUGE = "x" * (TEXT_MAX + 10)
+BIG = "y" * (ACTION_BYTES_MAX // 3 + 10)  # three of them: over the limit, each within a command line's 128 KiB
 BAD_ARGS = [
     (["--request-id", "r" * (ID_MAX + 1)], 2, "--request-id"),
     (["--request-id", "a\x01b"], 2, "--request-id"),
@@ -318,7 +330,8 @@ BAD_ARGS = [
     (["-f", "items"], 2, "is not key=value"),
     (["-f", "=value"], 2, "is not key=value"),
     (["-f", 'items=["a"]', "-f", "colour=red"], 2, "colour"),
-    (["-f", f'items=["{HUGE}"]'], 2, "items"),
+    (["-f", f"colour={HUGE}"], 2, "colour"),
+    ([f"-fa={BIG}", f"-fb={BIG}", f"-fc={BIG}"], 2, f"more than {ACTION_BYTES_MAX}"),
     (["-f", "items=" + "[" * 5000], 2, "nest"),
     (["--json", "[1, 2]"], 2, "--json"),
     (["--json", "{"], 2, "--json"),

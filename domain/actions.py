@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from domain import events as ev
 from domain.case import RESPONDENT, Recommendation
 from domain.deadlines import extended_due
-from domain.errors import Rejected
+from domain.errors import Malformed, Rejected
+from domain.limits import ID_MAX
 from domain.procedure import Power, Procedure
 from domain.state import InvestigationState, Stage, TrackStatus
 
@@ -724,7 +725,7 @@ def parse_action(name: str, payload: dict[str, Any]) -> Action:
     """An action from its name and fields, or `Rejected` naming the field that is wrong."""
     cls = ACTIONS.get(name)
     if cls is None:
-        raise Rejected(f"unknown action {name!r}; actions: {', '.join(ACTIONS)}")
+        raise Malformed(f"unknown action {name[:ID_MAX]!r}; actions: {', '.join(ACTIONS)}")
     if payload.get("by") == RESPONDENT and "respondent" not in cls.actors:
         raise Rejected(f"the respondent cannot {name}")
     try:
@@ -733,7 +734,7 @@ def parse_action(name: str, payload: dict[str, Any]) -> Action:
         err = e.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"]) or name
         msg = "missing" if err["type"] == "missing" else re.sub(r"^Value error, ", "", err["msg"])
-        raise Rejected(f"{name}: {where}: {msg}") from None
+        raise Malformed(f"{name}: {where}: {msg}") from None
 
 
 def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:

@@ -17,6 +17,11 @@ class Rejected(Exception):
     """A command the investigation's current state, the actor or the payload does not allow."""
 
 
+class Malformed(Rejected):
+    """A command that is no action of the vocabulary, or whose fields do not fit it: bad input, refused before
+    any record is asked."""
+
+
 def _loc(loc: tuple) -> str:
     out = ""
     for part in loc:

@@ -54,3 +54,12 @@ def depth(value: object, limit: int = NESTING_MAX) -> int:
         elif isinstance(v, list | tuple):
             stack.extend((x, d + 1) for x in v)
     return deepest
+
+
+# A request id (`enforce act --request-id`, the update id that makes a retry record nothing new): letters,
+# digits and `._:-`, starting with a letter or digit, at most ID_MAX characters.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+# How long `enforce act` may wait for a worker before it says the action is pending.
+ACT_WAIT_MAX_S = 600
+# An exported record read back by `enforce verify`.
+EXPORT_FILE_BYTES_MAX = 256 * 1024 * 1024

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+import asyncio
+import uuid
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -76,8 +86,11 @@ async def state(client: Client, slug: str, as_party: str | None = None) -> State
     return await handle.query("state", StateQuery(as_party=as_party), result_type=StateView)
 
 
-async def events(client: Client, slug: str, after: int = 0, as_party: str | None = None) -> EventsView:
-    handle = client.get_workflow_handle(workflow_id(slug))
+async def events(
+    client: Client, slug: str, after: int = 0, as_party: str | None = None, record: str | None = None
+) -> EventsView:
+    """The events of the joint record, or of `record` (a track's workflow id)."""
+    handle = client.get_workflow_handle(record or workflow_id(slug))
     return await handle.query("events", EventsQuery(after=after, as_party=as_party), result_type=EventsView)
 
 
@@ -87,12 +100,28 @@ def record_of(slug: str, action: Action) -> str:
     return workflow_id(slug) if owner == CASE else track_id(slug, owner)
 
 
-async def act(client: Client, slug: str, action: Action) -> ActResult:
-    """Perform an action; a rejection (stage, actor, payload) raises `Rejected` with the workflow's reason."""
+class Pending(Exception):
+    """No outcome within the wait: the action may still be recorded (a worker picks it up later)."""
+
+    def __init__(self, request_id: str, accepted: bool):
+        self.request_id, self.accepted = request_id, accepted
+        super().__init__(f"request {request_id} {'accepted, not yet completed' if accepted else 'not yet accepted'}")
+
+
+async def act(
+    client: Client, slug: str, action: Action, *, request_id: str | None = None, wait: float | None = None
+) -> ActResult:
+    """Perform an action; a rejection (stage, actor, payload) raises `Rejected` with the workflow's reason.
+
+    `request_id` is the update's id: Temporal records an update id once per run, so a retry with the same id
+    returns the first call's result and records nothing new. With `wait` (seconds), no outcome by then raises
+    `Pending` instead of waiting on for a worker."""
     target = record_of(slug, action)
     handle = client.get_workflow_handle(target)
     try:
-        return await handle.execute_update(action.name, action, result_type=ActResult)
+        if wait is None:
+            return await handle.execute_update(action.name, action, id=request_id, result_type=ActResult)
+        return await _bounded(handle, action, request_id or str(uuid.uuid4()), wait)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         raise Rejected(cause.message if isinstance(cause, ApplicationError) else str(cause or e)) from None
@@ -102,6 +131,31 @@ async def act(client: Client, slug: str, action: Action) -> ActResult:
         # The case exists but has no such track: the actor or `authority` names no authority of it.
         await client.get_workflow_handle(workflow_id(slug)).describe()
         raise Rejected(f"{action.record_owner()!r} is not an authority of case {slug}") from None
+
+
+async def _bounded(handle: WorkflowHandle, action: Action, request_id: str, wait: float) -> ActResult:
+    """Accepted (validated and in the record's history), then completed, both within `wait` seconds."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + wait
+    try:
+        update = await asyncio.wait_for(
+            handle.start_update(
+                action.name,
+                action,
+                id=request_id,
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                result_type=ActResult,
+                rpc_timeout=timedelta(seconds=wait),
+            ),
+            wait,
+        )
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise Pending(request_id, accepted=False) from None
+    left = max(until - loop.time(), 0.5)
+    try:
+        return await asyncio.wait_for(update.result(rpc_timeout=timedelta(seconds=left)), left)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise Pending(request_id, accepted=True) from None
 
 
 async def track_states(client: Client, slug: str, authorities: list[str]) -> dict[str, StateView]:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -151,27 +152,75 @@ def show(
     _run(go())
 
 
+PENDING = 4  # `enforce act`: no outcome within --wait; the action may still land (retry with its --request-id)
+DEFAULT_WAIT = "30s"
+_WAIT_UNITS = {"s": 1, "m": 60}
+
+
 def _parse_fields(fields: list[str], as_json: str | None) -> dict:
+    from domain.limits import ACTION_BYTES_MAX, NESTING_MAX, depth
+
     payload: dict = {}
     if as_json:
         try:
             payload = json.loads(as_json)
-        except ValueError as e:
-            raise Failure(f"--json: not valid JSON ({e})", 2) from None
+        except (ValueError, RecursionError) as e:
+            raise Failure(f"--json: not valid JSON ({str(e)[:80]})", 2) from None
         if not isinstance(payload, dict):
             raise Failure("--json: give a JSON object of the action's fields", 2)
     for item in fields:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise Failure(f"--field: {item!r} is not key=value", 2)
+            raise Failure(f"--field: {item[:40]!r} is not key=value", 2)
         try:
             payload[key] = json.loads(value)  # numbers, lists, objects; anything else is text
         except ValueError:
             payload[key] = value
+        except RecursionError:
+            raise Failure(f"--field {key[:40]!r}: nested deeper than {NESTING_MAX}", 2) from None
+    if depth(payload) > NESTING_MAX:
+        raise Failure(f"the action's fields nest deeper than {NESTING_MAX}", 2)
+    size = len(json.dumps(payload, ensure_ascii=False).encode())
+    if size > ACTION_BYTES_MAX:
+        raise Failure(f"the action's fields are {size} bytes, more than {ACTION_BYTES_MAX}", 2)
     return payload
 
 
-@app.command()
+def _request_id(value: str | None) -> str:
+    import re
+    import uuid
+
+    from domain.limits import ID_MAX, REQUEST_ID_PATTERN
+
+    if value is None:
+        return str(uuid.uuid4())
+    if len(value) > ID_MAX:
+        raise Failure(f"--request-id: {len(value)} characters, more than {ID_MAX}", 2)
+    if not re.match(REQUEST_ID_PATTERN, value):
+        raise Failure("--request-id: use letters, digits and ._:- (starting with a letter or digit)", 2)
+    return value
+
+
+def _wait_seconds(text: str) -> float:
+    """`30s`, `2m`, `90` (seconds); within ACT_WAIT_MAX_S."""
+    from domain.limits import ACT_WAIT_MAX_S
+
+    s = text.strip().lower()
+    unit = _WAIT_UNITS.get(s[-1:], None) if s else None
+    number = s[:-1] if unit else s
+    if not number.isdigit() or len(number) > 6:
+        raise Failure(f"--wait: {text[:40]!r} is not a duration; use e.g. 30s or 2m", 2)
+    seconds = int(number) * (unit or 1)
+    if not 1 <= seconds <= ACT_WAIT_MAX_S:
+        raise Failure(f"--wait: between 1s and {ACT_WAIT_MAX_S}s", 2)
+    return float(seconds)
+
+
+@app.command(
+    epilog="Exit status: 0 recorded (or already recorded under this --request-id), 1 refused, 2 bad input, "
+    f"{PENDING} pending: no outcome within --wait (the action may still be recorded; check with "
+    "`enforce timeline SLUG` and retry with the same --request-id, which never records it twice)."
+)
 def act(
     slug: Annotated[str, typer.Argument(help="The case's slug.")],
     action: Annotated[str, typer.Argument(help="An action (see `enforce actions`).")],
@@ -181,6 +230,16 @@ def act(
     ] = None,
     as_json: Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")] = None,
     to: Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            "--request-id",
+            help="This request's id (default: a new one, printed). A retry with the same id records nothing new.",
+        ),
+    ] = None,
+    wait: Annotated[
+        str, typer.Option("--wait", help=f"How long to wait for a worker, e.g. 30s or 2m; then exit {PENDING}.")
+    ] = DEFAULT_WAIT,
     output: OutputOpt = Output.TABLE,
 ) -> None:
     """Perform an action on an investigation, as an authority or the respondent.
@@ -188,13 +247,17 @@ def act(
     Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
     """
     from domain.actions import parse_action
-    from domain.errors import Rejected
+    from domain.errors import Malformed, Rejected
 
+    rid = _request_id(request_id)
+    seconds = _wait_seconds(wait)
     payload = {**_parse_fields(field or [], as_json), "by": actor}
     if to:
         payload["to"] = to
     try:
         parsed = parse_action(action, payload)
+    except Malformed as e:
+        raise Failure(str(e), 2) from None
     except Rejected as e:
         raise Failure(str(e), 1) from None
 
@@ -202,19 +265,33 @@ def act(
         client = await connect()
         target = investigations.record_of(slug, parsed)
         try:
-            result = await answered(investigations.act(client, slug, parsed), target)
+            result = await investigations.act(client, slug, parsed, request_id=rid, wait=seconds)
+        except investigations.Pending as p:
+            where = "accepted by the record, not yet completed" if p.accepted else "no worker has taken it yet"
+            raise Failure(
+                f"{action} pending (request id {rid}): no outcome from {target} within {wait} ({where}); "
+                f"it may still be recorded: check with `enforce timeline {slug}`, and retry safely with "
+                f"`--request-id {rid}` (the same id never records it twice)",
+                PENDING,
+            ) from None
         except Rejected as e:
             raise Failure(f"rejected: {e}") from None
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise Failure(await _missing(client, slug, target)) from None
             raise Failure(f"{action}: {e.message}") from None
+        if result.action != action:
+            raise Failure(
+                f"request id {rid} was already used for {result.action} (events {result.first_seq}-"
+                f"{result.last_seq}); nothing new recorded: use a new --request-id for {action}"
+            )
         if output == Output.JSON:
-            out.print_json(result.model_dump_json())
+            out.print_json(json.dumps({**result.model_dump(mode="json"), "request_id": rid}))
         else:
             out.print(
                 f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
-                f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}"
+                f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}; request id {rid}",
+                highlight=False,
             )
 
     _run(go())
@@ -304,65 +381,150 @@ def timeline(
     _run(go())
 
 
-async def _events(client, slug: str, after: int = 0, as_party: str | None = None) -> list:
+async def _events(client, slug: str, after: int = 0, as_party: str | None = None, record: str | None = None) -> list:
+    target = record or workflow_id(slug)
     try:
-        return (await answered(investigations.events(client, slug, after, as_party), workflow_id(slug))).events
+        return (await answered(investigations.events(client, slug, after, as_party, record), target)).events
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
-            raise Failure(f"no investigation {slug!r} ({workflow_id(slug)}) on {settings.temporal_address()}") from None
-        raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
+            if record:
+                raise Failure(f"no record {target} on {settings.temporal_address()}") from None
+            raise Failure(f"no investigation {slug!r} ({target}) on {settings.temporal_address()}") from None
+        raise Failure(f"cannot read {target}: {e.message}") from None
 
 
 @app.command()
 def export(
     slug: Annotated[str, typer.Argument(help="The case's slug.")],
     out_file: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")],
+    track: Annotated[
+        str | None, typer.Option("--track", help="An authority's track instead of the joint record.")
+    ] = None,
 ) -> None:
-    """Export the record as JSON Lines, each line carrying the hash of the one before it.
+    """Export a record as JSON Lines, each line carrying the hash of the one before it, and a last line, the
+    head: the case, the record, how many events and the last one's hash, and when it was exported.
 
     Example: `enforce export clearview-ai --out clearview.jsonl`
     """
-    from domain.chain import chain
+    from datetime import UTC, datetime
+
+    from domain.chain import export_lines
+    from workflows.messages import track_id
+
+    record = track_id(slug, track) if track else workflow_id(slug)
 
     async def go() -> None:
         client = await connect()
-        found = await _events(client, slug)
-        lines = chain(e.model_dump(mode="json") for e in found)
+        found = await _events(client, slug, record=record)
+        lines = export_lines(
+            (e.model_dump(mode="json") for e in found),
+            case=slug,
+            record=record,
+            exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         _write_atomic(out_file, "".join(line + "\n" for line in lines))
-        out.print(f"{len(lines)} events written to {out_file}")
+        out.print(f"{len(found)} events of {record} written to {out_file}, with their head", highlight=False)
 
     _run(go())
 
 
 def _write_atomic(path: Path, text: str) -> None:
     """All or nothing: a failure leaves no half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        paperwork.write_atomic(path, text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise Failure(f"--out: cannot write {path}: {e.strerror}", 1) from None
 
 
-@app.command()
-def verify(file: Annotated[Path, typer.Argument(help="A file written by `enforce export`.")]) -> None:
-    """Check an exported record's hash chain: any edited, dropped or reordered line is named.
+# How long `enforce verify` tries the live record when not told to (--live): past this, it verifies offline.
+VERIFY_LIVE_TIMEOUT_S = 10
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _read_export(file: Path) -> list[str]:
+    from domain.limits import EXPORT_FILE_BYTES_MAX
+
+    try:
+        size = file.stat().st_size
+        if size > EXPORT_FILE_BYTES_MAX:
+            raise Failure(f"{file}: {size} bytes, more than an export may hold ({EXPORT_FILE_BYTES_MAX})", 2)
+        data = file.read_bytes()
+    except OSError as e:
+        raise Failure(f"{file}: {e.strerror}", 2) from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise Failure(f"{file}: a binary file (a NUL byte at offset {nul}), not an export", 2)
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise Failure(f"{file}: not UTF-8 text (byte {e.start}), not an export", 2) from None
+
+
+async def _live_chain(record: str, slug: str, timeout: float) -> list[str]:
+    from domain.chain import chain
+
+    client = await asyncio.wait_for(connect(), timeout)
+    view = await asyncio.wait_for(investigations.events(client, slug, record=record), timeout)
+    return chain(e.model_dump(mode="json") for e in view.events)
+
+
+@app.command(
+    epilog="Exit status: 0 the file holds (and matches the live record when compared), 1 it does not (the "
+    "first line that fails is named), 2 not a readable text file."
+)
+def verify(
+    file: Annotated[Path, typer.Argument(help="A file written by `enforce export`.")],
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--offline",
+            help="Compare with the live record the head names (--live: must; --offline: never). "
+            "Default: compare when that record answers, else verify the file alone and say so.",
+        ),
+    ] = None,
+) -> None:
+    """Check an exported record: its hash chain (an edited, dropped or reordered line is named), its head
+    (a file cut short, or whose head does not match its lines, is refused), and, when the record answers,
+    the file against the live record (an export edited and its hashes recomputed is named by its first line).
 
     Example: `enforce verify clearview.jsonl`
     """
-    from domain.chain import verify as check
+    from domain.chain import check, compare
+    from workflows.messages import workflow_id as wid
 
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise Failure(f"{file}: {e.strerror}", 2) from None
-    problems = check(lines)
-    if problems:
-        for p in problems:
-            err.print(f"[red]{file}:[/red] {p}", highlight=False)
+    lines = _read_export(file)
+    checked = check(lines)
+    if checked.problems:
+        for p in checked.problems[:MAX_PROBLEMS_SHOWN]:
+            err.print(f"{file}: {p}", highlight=False, markup=False)
+        if len(checked.problems) > MAX_PROBLEMS_SHOWN:
+            err.print(f"{file}: and {len(checked.problems) - MAX_PROBLEMS_SHOWN} more problems", highlight=False)
         raise typer.Exit(1)
-    out.print(f"{file}: {sum(1 for x in lines if x.strip())} events, chain intact")
+    head = checked.head
+    assert head is not None
+    intact = f"{file}: {head.events} events of {head.record}, chain intact, head matches"
+    if head.record != wid(head.case) and not head.record.startswith(wid(head.case) + "."):
+        raise Failure(f"{file}: line {head.line}: the head's record {head.record!r} is not of case {head.case!r}")
+    if live is False:
+        out.print(f"{intact} (offline: not compared with the live record)", highlight=False, markup=False)
+        return
+    try:
+        live_lines = asyncio.run(
+            _live_chain(head.record, head.case, ANSWER_TIMEOUT_S if live else VERIFY_LIVE_TIMEOUT_S)
+        )
+    except Exception as e:  # unreachable, no answer, no such record, a query that failed: say which
+        text = str(getattr(e, "message", "") or e or type(e).__name__)
+        why = "no answer in time" if isinstance(e, TimeoutError) else " ".join(text.split())[:200]
+        if live:
+            raise Failure(f"{file}: cannot compare with the live record {head.record}: {why}") from None
+        out.print(f"{intact} (offline: {head.record} did not answer: {why})", highlight=False, markup=False)
+        return
+    difference = compare(checked, live_lines)
+    if difference:
+        raise Failure(f"{file}: {difference} ({head.record})")
+    grown = len(live_lines) - head.events
+    since = f"; {grown} events recorded since the export" if grown else ""
+    out.print(f"{intact}, and matches the live record{since}", highlight=False, markup=False)
 
 
 @app.command()
@@ -395,7 +557,7 @@ def run() -> None:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Failure as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(Text("error:", style="red") + Text(f" {e}"), highlight=False)
         code = e.code
     except KeyboardInterrupt:
         err.print("Interrupted.")

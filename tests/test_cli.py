@@ -156,11 +156,14 @@ async def test_export_then_verify_round_trip(cli_env, tmp_path, slug):
     out = tmp_path / "record.jsonl"
     exported = await enforce(cli_env, "export", slug, "--out", str(out))
     assert exported.returncode == 0, exported.stderr
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    *records, head = [json.loads(line) for line in out.read_text().splitlines()]
     assert records[0]["type"] == "InvestigationOpened" and [r["seq"] for r in records] == list(
         range(1, len(records) + 1)
     )
+    assert head["case"] == slug and head["record"] == f"investigation-{slug}" and head["events"] == len(records)
+    assert head["last_hash"] == records[-1]["hash"] == head["prev"]
     verified = await enforce(cli_env, "verify", str(out))
     assert verified.returncode == 0 and "chain intact" in verified.stdout
+    assert "matches the live record" in verified.stdout
     timeline = await enforce(cli_env, "timeline", slug)
     assert timeline.returncode == 0 and "InvestigationOpened" in timeline.stdout

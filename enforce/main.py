@@ -21,6 +21,7 @@ from domain.errors import DataError
 from enforce import dev, investigations, logs, paperwork, settings, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
+from enforce.views import plain
 from workflows.messages import workflow_id
 
 app = typer.Typer(
@@ -115,11 +116,11 @@ def open_case(
             when = desc.start_time.date().isoformat() if desc.start_time else "?"
             message = f"{wid} already exists ({status}, started {when}); see `enforce show {case.slug}`"
             if if_absent:
-                out.print(message)
+                out.print(plain(message))
                 return
             raise Failure(message) from None
-        out.print(f"Opened [bold]{handle.id}[/bold]")
-        out.print(f"UI: {settings.ui_url()}/namespaces/{client.namespace}/workflows/{handle.id}")
+        out.print(plain("Opened ") + plain(handle.id, "bold"))
+        out.print(plain(f"UI: {settings.ui_url()}/namespaces/{client.namespace}/workflows/{handle.id}"))
 
     _run(go())
 
@@ -213,8 +214,10 @@ def act(
             out.print_json(result.model_dump_json())
         else:
             out.print(
-                f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
-                f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}"
+                plain(
+                    f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
+                    f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}"
+                )
             )
 
     _run(go())
@@ -234,7 +237,7 @@ def actions() -> None:
     for name, cls in ACTIONS.items():
         fields = [f if info.is_required() else f"[{f}]" for f, info in cls.model_fields.items() if f != "by"]
         who = " or ".join(cls.actors).replace("self", "the track's authority")
-        table.add_row(name, cls.runs_in, who, ", ".join(fields), cls.help)
+        table.add_row(plain(name), plain(cls.runs_in), plain(who), plain(", ".join(fields)), plain(cls.help))
     out.print(table)
 
 
@@ -266,7 +269,7 @@ def simulate(
         views.print_timeline(out, result.events)
         out.print(views.deadlines_table(result.deadlines, None, "Deadlines"))
         out.print(views.tracks_table(result.state))
-        out.print(f"stage: [bold]{result.stage}[/bold]")
+        out.print(plain("stage: ") + plain(result.stage, "bold"))
 
     _run(go())
 
@@ -329,7 +332,7 @@ def export(
         found = await _events(client, slug)
         lines = chain(e.model_dump(mode="json") for e in found)
         _write_atomic(out_file, "".join(line + "\n" for line in lines))
-        out.print(f"{len(lines)} events written to {out_file}")
+        out.print(plain(f"{len(lines)} events written to {out_file}"))
 
     _run(go())
 
@@ -360,9 +363,9 @@ def verify(file: Annotated[Path, typer.Argument(help="A file written by `enforce
     problems = check(lines)
     if problems:
         for p in problems:
-            err.print(f"[red]{file}:[/red] {p}", highlight=False)
+            err.print(plain(f"{file}:", "red") + plain(f" {p}"), highlight=False)
         raise typer.Exit(1)
-    out.print(f"{file}: {sum(1 for x in lines if x.strip())} events, chain intact")
+    out.print(plain(f"{file}: {sum(1 for x in lines if x.strip())} events, chain intact"))
 
 
 @app.command()
@@ -395,7 +398,7 @@ def run() -> None:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Failure as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(plain("error:", "red") + plain(f" {e}"), highlight=False)
         code = e.code
     except KeyboardInterrupt:
         err.print("Interrupted.")
@@ -403,7 +406,10 @@ def run() -> None:
     except Exception as e:  # a bug: still one line, with the traceback on request
         if os.environ.get("ENFORCE_DEBUG"):
             err.print_exception()
-        err.print(f"[red]error:[/red] {type(e).__name__}: {e} (set ENFORCE_DEBUG=1 for details)", highlight=False)
+        err.print(
+            plain("error:", "red") + plain(f" {type(e).__name__}: {e} (set ENFORCE_DEBUG=1 for details)"),
+            highlight=False,
+        )
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()

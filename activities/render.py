@@ -135,7 +135,7 @@ def render(req: NoticeRequest) -> Rendered:
     html = _html_env.get_template(LAYOUT).render(
         lang=lang,
         title=title,
-        case_title=req.case_title,
+        case_title=md.visible(req.case_title),
         notice_id=req.notice_id,
         body=Markup(md.to_html(markdown)),
         sha256=sha256,

@@ -260,7 +260,7 @@ def simulate(
     async def go() -> None:
         with err.status("simulating...") as status:
             try:
-                result = await sim.run(case, procedure, progress=lambda m: status.update(f"simulating: {m}"))
+                result = await sim.run(case, procedure, progress=lambda m: status.update(plain(f"simulating: {m}")))
             except sim.SimulationError as e:
                 raise Failure(str(e)) from None
         if output == Output.JSON:

@@ -25,7 +25,7 @@ from activities.render import render
 from domain.case import Issue, Recipient
 from enforce import investigations, simulate
 from enforce.cases import load_case
-from enforce.paperwork import render_report
+from enforce.paperwork import render_report, report_context
 from tests.casefiles import ROOT, acme_notice, procedure, write_case
 from tests.live import action, enforce
 
@@ -242,6 +242,15 @@ async def test_the_report_renders_for_every_case(simulated, name):
     if result.state.requests:
         background = md[md.index("## Background") : md.index("## Issues")]
         assert "Request for information RFI-1" in background
+    # No key of the template's context is shadowed by a dict method (`r.items` was `dict.items`).
+    stack = [report_context(result.state, result.events, procedure())]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            assert not set(value) & set(dir(dict)), sorted(set(value) & set(dir(dict)))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 @pytest.mark.timeout(600)

@@ -50,6 +50,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 
+from activities.markdown import visible
 from activities.render import Rendered
 from domain.notices import NoticeReceipt, NoticeRequest
 
@@ -141,7 +142,7 @@ def build_message(
     name, address = parseaddr(config.sender)
     msg["From"] = formataddr((name or ", ".join(s.short for s in req.senders), address))
     msg["To"] = formataddr((req.to.name, req.to.email))
-    msg["Subject"] = f"{doc.title}: {req.case_title} [{req.notice_id}]"
+    msg["Subject"] = " ".join(visible(f"{doc.title}: {req.case_title} [{req.notice_id}]").split())
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id(req.notice_id)
     msg["X-Enforce-Notice-Id"] = req.notice_id

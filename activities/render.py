@@ -3,9 +3,10 @@
 Templates are looked up from the most specific to the most general (see `template_for`). A template may set
 its language at the top (`{% set lang = "fr" %}`, as the CAI's French templates do): the HTML says so.
 
-Escaping: the Markdown is the document of record and is not escaped (it is text). The HTML is made from it by
-markdown-it with raw HTML disabled, so anything a case file says (`<script>` in a title) is shown as text, and
-the layout escapes what it inserts itself.
+Escaping: every value a template inserts into the Markdown (the document of record) is escaped for Markdown
+by `activities.markdown` (the same as the report's), so what a party or a case file wrote (`# ORDER`, a link,
+an image, `<script>`) stays text; headings and links come only from templates. The HTML is made from that
+Markdown with raw HTML disabled, and the layout escapes what it inserts itself.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from datetime import date
 from pathlib import Path
 
 import jinja2
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from activities import markdown as md
 from domain.notices import NoticeRequest
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -73,27 +74,16 @@ def article(section: str) -> str:
     return "art. " + section.removeprefix("s.") if section.startswith("s.") else section
 
 
-def _environment(autoescape: bool) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=autoescape,
-    )
-    env.filters["longdate"] = longdate
-    env.filters["article"] = article
-    return env
-
-
-_markdown_env = _environment(autoescape=False)
-_html_env = _environment(autoescape=True)
-# CommonMark with tables; `html: False` escapes raw HTML instead of passing it through.
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
-
-
-def markdown_to_html(text: str) -> str:
-    """An HTML fragment from Markdown; raw HTML in the text is shown, never interpreted."""
-    return _md.render(text)
+_markdown_env = md.environment(TEMPLATES)
+_markdown_env.filters["longdate"] = longdate
+_markdown_env.filters["article"] = article
+# The HTML layout: HTML-escaped, as Jinja escapes HTML.
+_html_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=True,
+)
 
 
 def template_names(req: NoticeRequest) -> list[str]:
@@ -124,7 +114,7 @@ class Rendered:
 def _title(markdown: str, fallback: str) -> str:
     for line in markdown.splitlines():
         if line.startswith("# "):
-            return line.removeprefix("# ").strip()
+            return md.unescape(line.removeprefix("# ").strip())
     return fallback
 
 
@@ -145,9 +135,9 @@ def render(req: NoticeRequest) -> Rendered:
     html = _html_env.get_template(LAYOUT).render(
         lang=lang,
         title=title,
-        case_title=req.case_title,
+        case_title=md.visible(req.case_title),
         notice_id=req.notice_id,
-        body=Markup(markdown_to_html(markdown)),
+        body=Markup(md.to_html(markdown)),
         sha256=sha256,
     )
     return Rendered(

@@ -32,6 +32,7 @@ import typer
 from rich.console import Console
 
 from enforce import keys, settings
+from enforce.views import plain
 from workflows import search_attributes
 
 if TYPE_CHECKING:
@@ -528,11 +529,11 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
 
 
 def _fail(e: DevError) -> None:
-    err.print(f"[red]error:[/] {e}")
+    err.print(plain("error:", "red") + plain(f" {e}"))
     if e.tail:
-        err.print(f"[dim]last lines of {e.log}:[/]")
+        err.print(plain(f"last lines of {e.log}:", "dim"))
         for line in e.tail:
-            err.print(line, markup=False, style="dim")
+            err.print(plain(line, "dim"))
     raise SystemExit(EXIT_FAILED)
 
 
@@ -661,9 +662,9 @@ def demo() -> None:
     from enforce.connect import Unreachable
 
     try:
-        asyncio.run(demo_case.run(lambda line: out.print(line)))
+        asyncio.run(demo_case.run(lambda line: out.print(plain(line))))
     except (DataError, Unreachable) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(plain("error:", "red") + plain(f" {e}"))
         raise typer.Exit(EXIT_FAILED) from None
     hints()
 

@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,6 +21,7 @@ from domain.errors import DataError
 from enforce import dev, investigations, logs, paperwork, settings, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
+from enforce.views import plain
 from workflows.messages import workflow_id
 
 app = typer.Typer(
@@ -116,11 +116,11 @@ def open_case(
             when = desc.start_time.date().isoformat() if desc.start_time else "?"
             message = f"{wid} already exists ({status}, started {when}); see `enforce show {case.slug}`"
             if if_absent:
-                out.print(message)
+                out.print(plain(message))
                 return
             raise Failure(message) from None
-        out.print(f"Opened [bold]{handle.id}[/bold]")
-        out.print(f"UI: {settings.ui_url()}/namespaces/{client.namespace}/workflows/{handle.id}")
+        out.print(plain("Opened ") + plain(handle.id, "bold"))
+        out.print(plain(f"UI: {settings.ui_url()}/namespaces/{client.namespace}/workflows/{handle.id}"))
 
     _run(go())
 
@@ -289,8 +289,10 @@ def act(
             out.print_json(json.dumps({**result.model_dump(mode="json"), "request_id": rid}))
         else:
             out.print(
-                f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
-                f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}; request id {rid}",
+                plain(
+                    f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
+                    f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}; request id {rid}"
+                ),
                 highlight=False,
             )
 
@@ -311,7 +313,7 @@ def actions() -> None:
     for name, cls in ACTIONS.items():
         fields = [f if info.is_required() else f"[{f}]" for f, info in cls.model_fields.items() if f != "by"]
         who = " or ".join(cls.actors).replace("self", "the track's authority")
-        table.add_row(name, cls.runs_in, who, ", ".join(fields), cls.help)
+        table.add_row(plain(name), plain(cls.runs_in), plain(who), plain(", ".join(fields)), plain(cls.help))
     out.print(table)
 
 
@@ -334,7 +336,7 @@ def simulate(
     async def go() -> None:
         with err.status("simulating...") as status:
             try:
-                result = await sim.run(case, procedure, progress=lambda m: status.update(f"simulating: {m}"))
+                result = await sim.run(case, procedure, progress=lambda m: status.update(plain(f"simulating: {m}")))
             except sim.SimulationError as e:
                 raise Failure(str(e)) from None
         if output == Output.JSON:
@@ -343,7 +345,7 @@ def simulate(
         views.print_timeline(out, result.events)
         out.print(views.deadlines_table(result.deadlines, None, "Deadlines"))
         out.print(views.tracks_table(result.state))
-        out.print(f"stage: [bold]{result.stage}[/bold]")
+        out.print(plain("stage: ") + plain(result.stage, "bold"))
 
     _run(go())
 
@@ -423,7 +425,7 @@ def export(
             exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         _write_atomic(out_file, "".join(line + "\n" for line in lines))
-        out.print(f"{len(found)} events of {record} written to {out_file}, with their head", highlight=False)
+        out.print(plain(f"{len(found)} events of {record} written to {out_file}, with their head"), highlight=False)
 
     _run(go())
 
@@ -496,7 +498,7 @@ def verify(
     checked = check(lines)
     if checked.problems:
         for p in checked.problems[:MAX_PROBLEMS_SHOWN]:
-            err.print(f"{file}: {p}", highlight=False, markup=False)
+            err.print(plain(f"{file}: {p}"), highlight=False)
         if len(checked.problems) > MAX_PROBLEMS_SHOWN:
             err.print(f"{file}: and {len(checked.problems) - MAX_PROBLEMS_SHOWN} more problems", highlight=False)
         raise typer.Exit(1)
@@ -506,7 +508,7 @@ def verify(
     if head.record != wid(head.case) and not head.record.startswith(wid(head.case) + "."):
         raise Failure(f"{file}: line {head.line}: the head's record {head.record!r} is not of case {head.case!r}")
     if live is False:
-        out.print(f"{intact} (offline: not compared with the live record)", highlight=False, markup=False)
+        out.print(plain(f"{intact} (offline: not compared with the live record)"), highlight=False)
         return
     try:
         live_lines = asyncio.run(
@@ -517,14 +519,14 @@ def verify(
         why = "no answer in time" if isinstance(e, TimeoutError) else " ".join(text.split())[:200]
         if live:
             raise Failure(f"{file}: cannot compare with the live record {head.record}: {why}") from None
-        out.print(f"{intact} (offline: {head.record} did not answer: {why})", highlight=False, markup=False)
+        out.print(plain(f"{intact} (offline: {head.record} did not answer: {why})"), highlight=False)
         return
     difference = compare(checked, live_lines)
     if difference:
         raise Failure(f"{file}: {difference} ({head.record})")
     grown = len(live_lines) - head.events
     since = f"; {grown} events recorded since the export" if grown else ""
-    out.print(f"{intact}, and matches the live record{since}", highlight=False, markup=False)
+    out.print(plain(f"{intact}, and matches the live record{since}"), highlight=False)
 
 
 @app.command()
@@ -557,7 +559,7 @@ def run() -> None:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Failure as e:
-        err.print(Text("error:", style="red") + Text(f" {e}"), highlight=False)
+        err.print(plain("error:", "red") + plain(f" {e}"), highlight=False)
         code = e.code
     except KeyboardInterrupt:
         err.print("Interrupted.")
@@ -565,7 +567,10 @@ def run() -> None:
     except Exception as e:  # a bug: still one line, with the traceback on request
         if os.environ.get("ENFORCE_DEBUG"):
             err.print_exception()
-        err.print(f"[red]error:[/red] {type(e).__name__}: {e} (set ENFORCE_DEBUG=1 for details)", highlight=False)
+        err.print(
+            plain("error:", "red") + plain(f" {type(e).__name__}: {e} (set ENFORCE_DEBUG=1 for details)"),
+            highlight=False,
+        )
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()

@@ -21,12 +21,14 @@ import jinja2
 import typer
 from markupsafe import Markup
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from activities import markdown as md
 from domain import events as ev
 from domain.procedure import AuthorityDef, Procedure, load_procedure
 from domain.state import InvestigationState, NoticeRecord
+from enforce.views import plain
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("md", "html")
@@ -42,18 +44,12 @@ class ReportError(Exception):
     pass
 
 
-def _cell(value: Any) -> str:
-    """Text that stays in its Markdown table cell."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+# The Markdown report: every value escaped for Markdown (activities.markdown, as the notices are).
+_md_env = md.environment(TEMPLATES)
+# Its HTML page: HTML-escaped.
+_html_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, autoescape=True
 )
-_env.filters["cell"] = _cell
 
 
 # ---------------------------------------------------------------- reading the record
@@ -327,7 +323,8 @@ def report_context(
         {
             "id": r.request_id,
             "authority": names.short(r.authority),
-            "items": r.items,
+            # Not `items`: in a template `r.items` is the dict's method.
+            "asked": r.items,
             "provided": r.provided,
             "on": requested_on.get(r.request_id, ""),
         }
@@ -415,13 +412,11 @@ def render_report(
     """The joint report of findings as Markdown or a standalone HTML page (made from the same Markdown)."""
     if fmt not in FORMATS:
         raise ReportError(f"--format: unknown format {fmt!r} (use md or html)")
-    markdown = _env.get_template("report.md.j2").render(**report_context(state, events, procedure))
+    markdown = _md_env.get_template("report.md.j2").render(**report_context(state, events, procedure))
     if fmt == "md":
         return markdown
-    from activities.render import markdown_to_html
-
-    return _env.get_template("report.html.j2").render(
-        title=f"Report of findings: {state.title}", body=Markup(markdown_to_html(markdown))
+    return _html_env.get_template("report.html.j2").render(
+        title=md.visible(f"Report of findings: {state.title}"), body=Markup(md.to_html(markdown))
     )
 
 
@@ -472,17 +467,17 @@ def notices_table(state: InvestigationState) -> Table:
     for col in ("notice", "kind", "to", "channel", "status", "served", "section", "sha256", "document"):
         table.add_column(col, overflow="fold", no_wrap=col in ("notice", "served", "sha256", "document"))
     for n in state.notices:
-        status = "served" if n.status == "served" else f"[red]UNDELIVERED[/red]: {n.reason}"
+        status = Text("served") if n.status == "served" else Text("UNDELIVERED", "red") + plain(f": {n.reason}")
         table.add_row(
-            n.notice_id,
-            n.kind,
-            n.to.id,
-            n.channel + (f" {n.to.email}" if n.channel == "smtp" and n.to.email else ""),
+            plain(n.notice_id),
+            plain(n.kind),
+            plain(n.to.id),
+            plain(n.channel + (f" {n.to.email}" if n.channel == "smtp" and n.to.email else "")),
             status,
             _day(n.delivered_at),
-            n.section,
-            n.sha256[:12],
-            n.document,
+            plain(n.section),
+            plain(n.sha256[:12]),
+            plain(n.document),
         )
     return table
 
@@ -493,7 +488,7 @@ def notices_table(state: InvestigationState) -> Table:
 def _failure(message: str, code: int = 1) -> Exception:
     """One red line on stderr, and the exit status it names. (Not enforce.main's Failure: run as
     `python -m enforce.main`, that module is `__main__`, and an import would make a second Failure class.)"""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(plain("error:", "red") + plain(f" {message}"), highlight=False)
     return typer.Exit(code)
 
 
@@ -547,7 +542,7 @@ def register(app: typer.Typer) -> None:
         summary = f"{len(state.notices)} notices, {undelivered} undelivered"
         if view.pending:
             summary += f", {view.pending} being served now"
-        out.print(summary, style="red" if undelivered else None)
+        out.print(plain(summary), style="red" if undelivered else None)
 
     @app.command()
     def report(
@@ -585,4 +580,4 @@ def register(app: typer.Typer) -> None:
             write_atomic(out, text)
         except OSError as e:
             raise _failure(f"--out: cannot write {out}: {e.strerror or e}") from None
-        Console(stderr=True).print(f"Wrote {out} ({fmt}, {len(events)} events)", highlight=False)
+        Console(stderr=True).print(plain(f"Wrote {out} ({fmt}, {len(events)} events)"), highlight=False)

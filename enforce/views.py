@@ -1,4 +1,9 @@
-"""How investigations look to people: Rich tables for the terminal."""
+"""How investigations look to people: Rich tables for the terminal.
+
+Whatever a party or a case file wrote goes to the terminal through `plain`: a Rich `Text`, so `[/]` or
+`[link=...]` is shown rather than read as markup, with control characters (an escape sequence, a bell, a
+carriage return) shown as `\\x1b`, never sent to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,17 @@ from datetime import date
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from activities.markdown import visible
 from domain.events import Event
 from domain.state import DeadlineState, InvestigationState
 from workflows.messages import StateView
+
+
+def plain(value: object, style: str = "") -> Text:
+    """Party text for the terminal: shown as written, never read as markup or sent as control characters."""
+    return Text(visible("" if value is None else str(value)), style=style)
 
 
 def _days_left(d: DeadlineState, today: date) -> str:
@@ -26,7 +38,14 @@ def deadlines_table(deadlines: Sequence[DeadlineState], today: date | None, titl
         table.add_column(col)
     for d in deadlines:
         last = _days_left(d, today) if today else d.label
-        table.add_row(d.deadline_id, d.authority, d.kind, d.due.isoformat(), last, f"{d.summary} ({d.statute})")
+        table.add_row(
+            plain(d.deadline_id),
+            plain(d.authority),
+            plain(d.kind),
+            d.due.isoformat(),
+            plain(last),
+            plain(f"{d.summary} ({d.statute})"),
+        )
     return table
 
 
@@ -36,23 +55,30 @@ def tracks_table(state: InvestigationState) -> Table:
         table.add_column(col)
     for aid, t in state.tracks.items():
         name = f"{aid} (lead)" if aid == state.lead else aid
-        table.add_row(name, state.files.get(aid, ""), t.status.value, t.concurrence, t.finding, t.outcome)
+        table.add_row(
+            plain(name),
+            plain(state.files.get(aid, "")),
+            t.status.value,
+            plain(t.concurrence),
+            plain(t.finding),
+            plain(t.outcome),
+        )
     return table
 
 
 def print_state(console: Console, view: StateView) -> None:
     s = view.state
     today = view.clock.date()
-    console.print(f"[bold]{s.title}[/bold]  ({s.slug})")
+    console.print(plain(s.title, "bold") + plain(f"  ({s.slug})"))
     head = Table.grid(padding=(0, 2))
     head.add_row("stage", s.stage.value if s.stage else "opening")
-    head.add_row("procedure", s.procedure)
-    head.add_row("respondent", s.respondent.name if s.respondent else "")
+    head.add_row("procedure", plain(s.procedure))
+    head.add_row("respondent", plain(s.respondent.name if s.respondent else ""))
     head.add_row("opened", s.opened.isoformat() if s.opened else "")
     head.add_row("case date", today.isoformat())
-    head.add_row("whose move", s.awaiting_party)
+    head.add_row("whose move", plain(s.awaiting_party))
     if s.linked:
-        head.add_row("linked", ", ".join(f"investigation-{slug}" for slug in s.linked))
+        head.add_row("linked", plain(", ".join(f"investigation-{slug}" for slug in s.linked)))
     console.print(head)
     console.print(tracks_table(s))
     if s.recommendations:
@@ -61,7 +87,7 @@ def print_state(console: Console, view: StateView) -> None:
             recs.add_column(col)
         for r in s.recommendations:
             answer = r.answer + (" (deemed)" if r.deemed else "")
-            recs.add_row(r.id, r.text, answer, "yes" if r.verified else "")
+            recs.add_row(plain(r.id), plain(r.text), plain(answer), "yes" if r.verified else "")
         console.print(recs)
     console.print(deadlines_table(s.open_deadlines, today, "Open deadlines"))
     if s.evidence:
@@ -69,23 +95,34 @@ def print_state(console: Console, view: StateView) -> None:
         for col in ("id", "held by", "description", "shared with", "purpose"):
             evidence.add_column(col)
         for x in s.evidence:
-            evidence.add_row(x.evidence_id, x.authority, x.description, ", ".join(x.shared_with), x.purpose)
+            evidence.add_row(
+                plain(x.evidence_id),
+                plain(x.authority),
+                plain(x.description),
+                plain(", ".join(x.shared_with)),
+                plain(x.purpose),
+            )
         console.print(evidence)
     if s.messages:
         messages = Table(title="Messages between authorities", title_justify="left")
         for col in ("id", "date", "from", "to", "subject"):
             messages.add_column(col)
         for m in s.messages:
-            messages.add_row(m.message_id, m.on.date().isoformat(), m.sender, ", ".join(m.to), m.subject)
+            messages.add_row(
+                plain(m.message_id), m.on.date().isoformat(), plain(m.sender), plain(", ".join(m.to)), plain(m.subject)
+            )
         console.print(messages)
 
     notices = Table(title="Notices", title_justify="left")
     for col in ("notice", "kind", "to", "status", "served", "section"):
         notices.add_column(col)
     for n in s.notices:
-        status = "[green]served[/green]" if n.status == "served" else f"[red]UNDELIVERED[/red]: {n.reason}"
+        if n.status == "served":
+            status = Text("served", "green")
+        else:
+            status = Text("UNDELIVERED", "red") + plain(f": {n.reason}")
         served = n.delivered_at.date().isoformat() if n.delivered_at else ""
-        notices.add_row(n.notice_id, n.kind, n.to.name, status, served, n.section)
+        notices.add_row(plain(n.notice_id), plain(n.kind), plain(n.to.name), status, served, plain(n.section))
     console.print(notices)
     if s.undelivered:
         console.print(f"[red]{len(s.undelivered)} notice(s) undelivered[/red]: the case officer must act.")
@@ -104,4 +141,4 @@ def event_line(e: Event) -> str:
 
 def print_timeline(console: Console, events: Sequence[Event]) -> None:
     for e in events:
-        console.print(event_line(e), highlight=False)
+        console.print(plain(event_line(e)), highlight=False)

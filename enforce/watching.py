@@ -25,8 +25,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from activities.markdown import visible
 from enforce import settings
 from enforce.connect import Unreachable, connect
+from enforce.views import plain
 from workflows import search_attributes as sa
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -50,7 +52,7 @@ FormatOpt = Annotated[Format, typer.Option("--output", "-o", help="`table` for p
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     # As `enforce.main.run` prints a Failure; the message is plain text, never markup.
-    err.print(Text("error:", style="red") + Text(f" {message}"), highlight=False)
+    err.print(Text("error:", style="red") + plain(f" {message}"), highlight=False)
     raise typer.Exit(code)
 
 
@@ -188,9 +190,9 @@ def table(rows: list[dict[str, Any]]) -> Table:
     for r in rows:
         deadline = r["next_deadline"][:10] if r["next_deadline"] else ""
         t.add_row(
-            r["slug"],
-            r["stage"] or "",
-            r["awaiting"] or "",
+            plain(r["slug"]),
+            plain(r["stage"] or ""),
+            plain(r["awaiting"] or ""),
             deadline,
             _left_text(r["days_left"]) if r["open"] else Text(""),
             _status_text(r["status"]),
@@ -369,12 +371,12 @@ def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime
     stage = s.stage.value if s.stage else "opening"
     served = sum(n.status == "served" for n in s.notices)
     head = Table.grid(padding=(0, 2))
-    head.add_row("case", f"[bold]{s.title or slug}[/bold]  ({slug}, {status})")
-    head.add_row("stage", f"[bold]{stage}[/bold]   whose move: [bold]{s.awaiting_party}[/bold]")
+    head.add_row("case", plain(s.title or slug, "bold") + plain(f"  ({slug}, {status})"))
+    head.add_row("stage", plain(stage, "bold") + plain("   whose move: ") + plain(s.awaiting_party, "bold"))
     head.add_row("case date", f"{view.clock.date().isoformat()}   {served} notices served")
     parts: list[Any] = [head]
     for n in s.undelivered:
-        parts.append(Text(f"UNDELIVERED {n.notice_id} to {n.to.name}: {n.reason}", style="bold red"))
+        parts.append(plain(f"UNDELIVERED {n.notice_id} to {n.to.name}: {n.reason}", "bold red"))
     deadlines = getattr(s, "open_deadlines", None) or []
     if deadlines:
         today = view.clock.date()
@@ -383,7 +385,7 @@ def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime
             t.add_column(col)
         for d in deadlines:
             left = _left_text((d.due - today).days) if d.running else Text("paused")
-            t.add_row(d.summary, d.due.isoformat(), left, d.label)
+            t.add_row(plain(d.summary), d.due.isoformat(), left, plain(d.label))
         parts.append(t)
     tracks = getattr(s, "tracks", None) or {}
     if tracks:
@@ -393,11 +395,17 @@ def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime
         for aid, track in tracks.items():
             lead = " (lead)" if aid == s.lead else ""
             track_status = str(getattr(track.status, "value", track.status))
-            t.add_row(f"{aid}{lead}", s.files.get(aid, ""), track_status, track.finding, track.outcome)
+            t.add_row(
+                plain(f"{aid}{lead}"),
+                plain(s.files.get(aid, "")),
+                plain(track_status),
+                plain(track.finding),
+                plain(track.outcome),
+            )
         parts.append(t)
     parts.append(Text("Recent events", style="bold"))
     for e in events[-RECENT_EVENTS:]:
-        parts.append(Text(_event_line(e)))
+        parts.append(plain(_event_line(e)))
     parts.append(Text(f"{view.events} events · polled {polled:%H:%M:%S} · Ctrl-C stops watching", style="dim"))
     return Group(*parts)
 
@@ -453,10 +461,10 @@ def watch(
             s = view.state
             now = (s.stage.value if s.stage else "opening", s.awaiting_party, status)
             if now != last:
-                print(f"{slug}: stage {now[0]}, whose move {now[1]}, workflow {now[2]}", flush=True)
+                print(visible(f"{slug}: stage {now[0]}, whose move {now[1]}, workflow {now[2]}"), flush=True)
                 last = now
             for e in seen[shown:]:
-                print(_event_line(e), flush=True)
+                print(visible(_event_line(e)), flush=True)
             shown = len(seen)
             if finished(view, status):
                 return

@@ -71,8 +71,9 @@ async def test_what_a_case_file_says_is_escaped_in_the_html(tmp_path, monkeypatc
     page = Path(receipt.html_document).read_text()
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;" in page and "&amp; Co" in page
-    # The Markdown is text, kept as written.
-    assert '<script>alert("x")</script>' in Path(receipt.document).read_text()
+    # The Markdown escapes it for Markdown: it reads as written, and no tag is left in it.
+    markdown = Path(receipt.document).read_text()
+    assert '\\<script\\>alert("x")\\</script\\> \\& Co' in markdown and "<script>" not in markdown
 
 
 def test_rendering_is_deterministic():

@@ -342,12 +342,23 @@ class AnswerRecommendations(Action):
         return out + escalation_if_refused(s, self.answers, SYSTEM)
 
 
+# The findings on which the report's recommendations rest: an authority whose own finding is one of these
+# pursues them on a refusal; one that dissented with another finding (not well-founded) does not.
+SUPPORTS_RECOMMENDATIONS = frozenset({"well-founded", "well-founded-and-conditionally-resolved"})
+
+
+def supports_recommendations(s: InvestigationState, aid: str) -> bool:
+    return s.tracks[aid].finding in SUPPORTS_RECOMMENDATIONS
+
+
 def escalation_if_refused(s: InvestigationState, answers: dict[str, str], by: str, reason: str = "refused") -> list:
-    """Once every recommendation has an answer, any refusal sends every open track into escalation."""
+    """Once every recommendation has an answer, any refusal sends into escalation every open track whose own
+    finding supports the recommendations; the others follow their own finding (see domain/policy.py)."""
     after = {r.id: answers.get(r.id, r.answer) for r in s.recommendations}
     if s.stage == Stage.ESCALATION or "pending" in after.values() or "refused" not in after.values():
         return []
-    return [New(ev.EscalationStarted, by, {"authorities": s.open_tracks, "reason": reason})]
+    escalating = [a for a in s.open_tracks if supports_recommendations(s, a)]
+    return [New(ev.EscalationStarted, by, {"authorities": escalating, "reason": reason})]
 
 
 class VerifyRecommendation(Action):

@@ -19,7 +19,7 @@ from domain.case import RESPONDENT, Recommendation
 from domain.deadlines import extended_due
 from domain.errors import Rejected
 from domain.procedure import Power, Procedure
-from domain.state import InvestigationState, Stage, TrackStatus
+from domain.state import DeadlineState, InvestigationState, Stage, TrackStatus
 
 CASE = "case"  # the owner of the joint record: the parent workflow
 SYSTEM = "system"  # what the record decides by itself, and what timers do
@@ -379,10 +379,53 @@ class VerifyRecommendation(Action):
         return [New(ev.ComplianceVerified, self.by, {"authority": self.by, "subject": self.recommendation})]
 
 
+def is_deadline_id(ref: str) -> bool:
+    """A clock's internal id, `<owner>:<rule>:<seq>` (`oipc-ab:inquiry:8`, `case:response:12`)."""
+    parts = ref.split(":")
+    return len(parts) == 3 and parts[2].isdigit()
+
+
+def resolve_deadline(s: InvestigationState, ref: str, authority: str = "") -> DeadlineState:
+    """The running (open or paused) clock a reference names: its internal id (`oipc-ab:inquiry:8`), its rule and
+    authority (`oipc-ab:inquiry`, or `inquiry` with `authority = "oipc-ab"`), or its rule alone when only one
+    such clock runs. A joint clock's authority is the lead. `Rejected` when none or more than one matches."""
+    running = s.open_deadlines
+    names = ", ".join(f"{d.authority}:{d.rule}" for d in running) or "none"
+    if is_deadline_id(ref):
+        d = s.deadlines.get(ref)
+        if d is None or d.status not in ("open", "paused"):
+            raise Rejected(f"deadline: no running deadline {ref!r} (running: {names})")
+        return d
+    rule, who = ref, authority
+    if ":" in ref:
+        who, rule = ref.split(":", 1)
+        if authority and authority != who:
+            raise Rejected(f"authority: {authority!r} does not match the deadline's {who!r}")
+    found = [d for d in running if d.rule == rule and (not who or d.authority == who)]
+    label = f"{who}:{rule}" if who else rule
+    if not found:
+        raise Rejected(f"deadline: no running deadline {label!r} (running: {names})")
+    if len(found) > 1:
+        ids = ", ".join(d.deadline_id for d in found)
+        hint = "name it by its id" if who else "give the authority, or name it by its id"
+        raise Rejected(f"deadline: {label!r} names {len(found)} running deadlines ({ids}): {hint}")
+    return found[0]
+
+
+def extension_grantor(s: InvestigationState, ctx: Ctx, d: DeadlineState) -> str | None:
+    """Who may extend a clock under its rule (its authority, or the lead), or None when the statute fixes it."""
+    rule = ctx.procedure.deadline_rule(d.owner, d.rule)
+    return {"authority": d.authority, "lead": s.lead}.get(rule.extend_by)
+
+
 class ExtendDeadline(Action):
     name = "extend-deadline"
-    help = "Extend a clock: a new date or added countable days, the reason, and who was told."
-    deadline: str
+    help = (
+        "Extend a running clock, named by rule and authority (`oipc-ab:inquiry`, or `inquiry` with `authority`) "
+        "or by its id: a new date or added countable days, the reason, and who was told."
+    )
+    deadline: str = Field(min_length=1)
+    authority: str = ""
     new_due: date | None = None
     added: int | None = Field(default=None, gt=0, le=MAX_DAYS)
     reason: str = Field(min_length=1)
@@ -390,7 +433,11 @@ class ExtendDeadline(Action):
     anticipated_completion: date | None = None
 
     def target(self) -> str:
-        return self.deadline.split(":", 1)[0]
+        # Routing before the state is known: an id names its owner; a name, its authority (`enforce act` and a
+        # simulation resolve a name to its id against the joint record first, so a joint clock goes there).
+        if is_deadline_id(self.deadline):
+            return self.deadline.split(":", 1)[0]
+        return self.authority or (self.deadline.split(":", 1)[0] if ":" in self.deadline else CASE)
 
     def record_owner(self) -> str:
         return self.target()
@@ -400,11 +447,17 @@ class ExtendDeadline(Action):
             raise Rejected("the investigation is not open")
         _check_actor(self, s)
 
+    @classmethod
+    def available(cls, s: InvestigationState, ctx: Ctx, by: str) -> bool:
+        """Whether `by` could extend some clock running here now."""
+        if s.stage is None or s.stage == Stage.CLOSED or by not in s.authorities:
+            return False
+        return any(
+            d.running and d.owner == ctx.owner and extension_grantor(s, ctx, d) == by for d in s.deadlines.values()
+        )
+
     def decide(self, s, ctx):
-        d = s.deadlines.get(self.deadline)
-        if d is None or d.status not in ("open", "paused"):
-            open_ids = ", ".join(x.deadline_id for x in s.open_deadlines) or "none"
-            raise Rejected(f"deadline: no open deadline {self.deadline!r} (open: {open_ids})")
+        d = resolve_deadline(s, self.deadline, self.authority)
         if d.owner != ctx.owner:
             where = f"investigation-{s.slug}" + ("" if d.owner == CASE else f".{d.owner}")
             raise Rejected(f"deadline {d.deadline_id} is kept by {where}")
@@ -413,7 +466,7 @@ class ExtendDeadline(Action):
             raise Rejected(
                 f"deadline: {d.deadline_id} is paused ({d.remaining} days left); extend it once it runs again"
             )
-        grantor = {"authority": d.authority, "lead": s.lead}.get(rule.extend_by)
+        grantor = extension_grantor(s, ctx, d)
         if grantor is None:
             raise Rejected(f"{rule.statute} sets this clock; no one can extend it")
         if self.by != grantor:
@@ -751,6 +804,10 @@ def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:
     """The actions `by` could take now here, judged by actor and stage (their fields aside)."""
     out = []
     for name, cls in ACTIONS.items():
+        if cls is ExtendDeadline:
+            if ExtendDeadline.available(s, ctx, by):
+                out.append(name)
+            continue
         probe = cls.model_construct(by=by, authority=by if by != RESPONDENT else ctx.owner)
         try:
             Action.check(probe, s, ctx)

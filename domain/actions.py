@@ -20,7 +20,7 @@ from domain.deadlines import extended_due
 from domain.errors import Malformed, Rejected
 from domain.limits import ID_MAX
 from domain.procedure import Power, Procedure
-from domain.state import InvestigationState, Stage, TrackStatus
+from domain.state import DeadlineState, InvestigationState, Stage, TrackStatus
 
 CASE = "case"  # the owner of the joint record: the parent workflow
 SYSTEM = "system"  # what the record decides by itself, and what timers do
@@ -343,12 +343,23 @@ class AnswerRecommendations(Action):
         return out + escalation_if_refused(s, self.answers, SYSTEM)
 
 
+# The findings on which the report's recommendations rest: an authority whose own finding is one of these
+# pursues them on a refusal; one that dissented with another finding (not well-founded) does not.
+SUPPORTS_RECOMMENDATIONS = frozenset({"well-founded", "well-founded-and-conditionally-resolved"})
+
+
+def supports_recommendations(s: InvestigationState, aid: str) -> bool:
+    return s.tracks[aid].finding in SUPPORTS_RECOMMENDATIONS
+
+
 def escalation_if_refused(s: InvestigationState, answers: dict[str, str], by: str, reason: str = "refused") -> list:
-    """Once every recommendation has an answer, any refusal sends every open track into escalation."""
+    """Once every recommendation has an answer, any refusal sends into escalation every open track whose own
+    finding supports the recommendations; the others follow their own finding (see domain/policy.py)."""
     after = {r.id: answers.get(r.id, r.answer) for r in s.recommendations}
     if s.stage == Stage.ESCALATION or "pending" in after.values() or "refused" not in after.values():
         return []
-    return [New(ev.EscalationStarted, by, {"authorities": s.open_tracks, "reason": reason})]
+    escalating = [a for a in s.open_tracks if supports_recommendations(s, a)]
+    return [New(ev.EscalationStarted, by, {"authorities": escalating, "reason": reason})]
 
 
 class VerifyRecommendation(Action):
@@ -369,10 +380,53 @@ class VerifyRecommendation(Action):
         return [New(ev.ComplianceVerified, self.by, {"authority": self.by, "subject": self.recommendation})]
 
 
+def is_deadline_id(ref: str) -> bool:
+    """A clock's internal id, `<owner>:<rule>:<seq>` (`oipc-ab:inquiry:8`, `case:response:12`)."""
+    parts = ref.split(":")
+    return len(parts) == 3 and parts[2].isdigit()
+
+
+def resolve_deadline(s: InvestigationState, ref: str, authority: str = "") -> DeadlineState:
+    """The running (open or paused) clock a reference names: its internal id (`oipc-ab:inquiry:8`), its rule and
+    authority (`oipc-ab:inquiry`, or `inquiry` with `authority = "oipc-ab"`), or its rule alone when only one
+    such clock runs. A joint clock's authority is the lead. `Rejected` when none or more than one matches."""
+    running = s.open_deadlines
+    names = ", ".join(f"{d.authority}:{d.rule}" for d in running) or "none"
+    if is_deadline_id(ref):
+        d = s.deadlines.get(ref)
+        if d is None or d.status not in ("open", "paused"):
+            raise Rejected(f"deadline: no running deadline {ref!r} (running: {names})")
+        return d
+    rule, who = ref, authority
+    if ":" in ref:
+        who, rule = ref.split(":", 1)
+        if authority and authority != who:
+            raise Rejected(f"authority: {authority!r} does not match the deadline's {who!r}")
+    found = [d for d in running if d.rule == rule and (not who or d.authority == who)]
+    label = f"{who}:{rule}" if who else rule
+    if not found:
+        raise Rejected(f"deadline: no running deadline {label!r} (running: {names})")
+    if len(found) > 1:
+        ids = ", ".join(d.deadline_id for d in found)
+        hint = "name it by its id" if who else "give the authority, or name it by its id"
+        raise Rejected(f"deadline: {label!r} names {len(found)} running deadlines ({ids}): {hint}")
+    return found[0]
+
+
+def extension_grantor(s: InvestigationState, ctx: Ctx, d: DeadlineState) -> str | None:
+    """Who may extend a clock under its rule (its authority, or the lead), or None when the statute fixes it."""
+    rule = ctx.procedure.deadline_rule(d.owner, d.rule)
+    return {"authority": d.authority, "lead": s.lead}.get(rule.extend_by)
+
+
 class ExtendDeadline(Action):
     name = "extend-deadline"
-    help = "Extend a clock: a new date or added countable days, the reason, and who was told."
-    deadline: str
+    help = (
+        "Extend a running clock, named by rule and authority (`oipc-ab:inquiry`, or `inquiry` with `authority`) "
+        "or by its id: a new date or added countable days, the reason, and who was told."
+    )
+    deadline: str = Field(min_length=1)
+    authority: str = ""
     new_due: date | None = None
     added: int | None = Field(default=None, gt=0, le=MAX_DAYS)
     reason: str = Field(min_length=1)
@@ -380,7 +434,11 @@ class ExtendDeadline(Action):
     anticipated_completion: date | None = None
 
     def target(self) -> str:
-        return self.deadline.split(":", 1)[0]
+        # Routing before the state is known: an id names its owner; a name, its authority (`enforce act` and a
+        # simulation resolve a name to its id against the joint record first, so a joint clock goes there).
+        if is_deadline_id(self.deadline):
+            return self.deadline.split(":", 1)[0]
+        return self.authority or (self.deadline.split(":", 1)[0] if ":" in self.deadline else CASE)
 
     def record_owner(self) -> str:
         return self.target()
@@ -390,11 +448,17 @@ class ExtendDeadline(Action):
             raise Rejected("the investigation is not open")
         _check_actor(self, s)
 
+    @classmethod
+    def available(cls, s: InvestigationState, ctx: Ctx, by: str) -> bool:
+        """Whether `by` could extend some clock running here now."""
+        if s.stage is None or s.stage == Stage.CLOSED or by not in s.authorities:
+            return False
+        return any(
+            d.running and d.owner == ctx.owner and extension_grantor(s, ctx, d) == by for d in s.deadlines.values()
+        )
+
     def decide(self, s, ctx):
-        d = s.deadlines.get(self.deadline)
-        if d is None or d.status not in ("open", "paused"):
-            open_ids = ", ".join(x.deadline_id for x in s.open_deadlines) or "none"
-            raise Rejected(f"deadline: no open deadline {self.deadline!r} (open: {open_ids})")
+        d = resolve_deadline(s, self.deadline, self.authority)
         if d.owner != ctx.owner:
             where = f"investigation-{s.slug}" + ("" if d.owner == CASE else f".{d.owner}")
             raise Rejected(f"deadline {d.deadline_id} is kept by {where}")
@@ -403,7 +467,7 @@ class ExtendDeadline(Action):
             raise Rejected(
                 f"deadline: {d.deadline_id} is paused ({d.remaining} days left); extend it once it runs again"
             )
-        grantor = {"authority": d.authority, "lead": s.lead}.get(rule.extend_by)
+        grantor = extension_grantor(s, ctx, d)
         if grantor is None:
             raise Rejected(f"{rule.statute} sets this clock; no one can extend it")
         if self.by != grantor:
@@ -741,6 +805,10 @@ def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:
     """The actions `by` could take now here, judged by actor and stage (their fields aside)."""
     out = []
     for name, cls in ACTIONS.items():
+        if cls is ExtendDeadline:
+            if ExtendDeadline.available(s, ctx, by):
+                out.append(name)
+            continue
         probe = cls.model_construct(by=by, authority=by if by != RESPONDENT else ctx.owner)
         try:
             Action.check(probe, s, ctx)

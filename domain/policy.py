@@ -199,6 +199,16 @@ def _decided_by_record(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New
         if isinstance(e, ev.TrackClosed) and s.stage != Stage.CLOSED and not s.open_tracks:
             return [New(ev.InvestigationClosed, SYSTEM, {"outcomes": {a: t.outcome for a, t in s.tracks.items()}})]
         return []
+    if isinstance(e, ev.EscalationStarted) and ctx.owner in s.open_tracks and ctx.owner not in e.authorities:
+        # A track that does not escalate (its own finding does not support the recommendations) closes on it.
+        finding = s.tracks[ctx.owner].finding
+        return [
+            New(
+                ev.TrackClosed,
+                SYSTEM,
+                {"authority": ctx.owner, "outcome": f"{finding}: its own finding; the refusal is not pursued here"},
+            )
+        ]
     accepted = [r for r in s.recommendations if r.answer == "accepted"]
     if (
         isinstance(e, ev.ComplianceVerified)

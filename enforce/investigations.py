@@ -22,7 +22,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.actions import CASE, Action
+from domain.actions import CASE, Action, ExtendDeadline, is_deadline_id, resolve_deadline
 from domain.case import CaseFile
 from domain.errors import Rejected
 from domain.procedure import Procedure
@@ -108,6 +108,18 @@ class Pending(Exception):
         super().__init__(f"request {request_id} {'accepted, not yet completed' if accepted else 'not yet accepted'}")
 
 
+async def _by_id(client: Client, slug: str, action: ExtendDeadline) -> ExtendDeadline:
+    """A clock named by rule and authority, resolved to its id against the joint record, which sees every
+    track's clocks and so knows which workflow keeps it. Unresolved here (a track's clock not yet reported),
+    the action goes to the authority's track as named, which resolves it against its own clocks or refuses."""
+    view = await state(client, slug)
+    try:
+        d = resolve_deadline(view.state, action.deadline, action.authority)
+    except Rejected:
+        return action
+    return action.model_copy(update={"deadline": d.deadline_id, "authority": ""})
+
+
 async def act(
     client: Client, slug: str, action: Action, *, request_id: str | None = None, wait: float | None = None
 ) -> ActResult:
@@ -116,6 +128,8 @@ async def act(
     `request_id` is the update's id: Temporal records an update id once per run, so a retry with the same id
     returns the first call's result and records nothing new. With `wait` (seconds), no outcome by then raises
     `Pending` instead of waiting on for a worker."""
+    if isinstance(action, ExtendDeadline) and not is_deadline_id(action.deadline):
+        action = await _by_id(client, slug, action)
     target = record_of(slug, action)
     handle = client.get_workflow_handle(target)
     try:

@@ -11,6 +11,7 @@ from domain.actions import CASE, New, parse_action
 from domain.errors import Rejected
 from domain.investigation import Investigation
 from domain.notices import notice_id
+from domain.policy import on_missed
 from domain.state import TrackStatus
 from enforce.cases import load_case
 from tests.casefiles import clearview_text, write_case
@@ -180,3 +181,69 @@ def test_a_compliance_agreement_suspends_the_opc_court_application_clock(tmp_pat
     act(track, "find-non-compliance", T0 + timedelta(days=200), by="opc", reason="Images not deleted.")
     resumed = track.state.deadlines[clock.deadline_id]
     assert resumed.status == "open" and resumed.due > clock.due
+
+
+def dissent_case(tmp_path, finding: str) -> Investigation:
+    """The Clearview report with cai-qc dissenting on `finding`; the others concur."""
+    inv, _ = joint(tmp_path)
+    act(inv, "draft-findings", by="opc", finding="well-founded", summary="s")
+    for aid in ("oipc-bc", "oipc-ab"):
+        inv.record([New(ev.FindingsConcurred, aid, {"authority": aid})], T0)
+    inv.record([New(ev.FindingsDissented, "cai-qc", {"authority": "cai-qc", "finding": finding, "reasons": "r"})], T0)
+    act(inv, "issue-recommendations", by="opc", recommendations=[{"id": "R1", "text": "Stop."}])
+    return inv
+
+
+@pytest.mark.parametrize(
+    ("finding", "escalates"),
+    [
+        ("not-well-founded", False),
+        ("discontinued", False),
+        ("declined", False),
+        ("well-founded-and-resolved", False),
+        ("well-founded", True),
+        ("well-founded-and-conditionally-resolved", True),
+    ],
+)
+def test_a_dissenting_authority_escalates_only_if_its_own_finding_supports_the_recommendations(
+    tmp_path, finding, escalates
+):
+    inv = dissent_case(tmp_path, finding)
+    assert inv.state.tracks["cai-qc"].finding == finding
+    act(inv, "answer-recommendations", by="respondent", answers={"R1": "refused"})
+    [started] = [e for e in inv.events if isinstance(e, ev.EscalationStarted)]
+    expected = ["opc", "cai-qc", "oipc-bc", "oipc-ab"] if escalates else ["opc", "oipc-bc", "oipc-ab"]
+    assert started.authorities == expected
+    # The fold agrees with the event: only the named tracks are in escalation.
+    assert (inv.state.tracks["cai-qc"].status == TrackStatus.ESCALATION) is escalates
+    assert all(inv.state.tracks[a].status == TrackStatus.ESCALATION for a in ("opc", "oipc-bc", "oipc-ab"))
+
+
+def test_a_deemed_refusal_leaves_the_dissenter_out_of_escalation_too(tmp_path):
+    inv = dissent_case(tmp_path, "not-well-founded")
+    [issued] = [e for e in inv.events if e.type == "RecommendationsIssued"]
+    served(inv, issued, T0)  # the response clock runs from service
+    [response] = [d for d in inv.state.open_deadlines if d.kind == "response"]
+    inv.record(on_missed(inv.state, response, inv.ctx(T0)), T0 + timedelta(days=60))
+    [started] = [e for e in inv.events if isinstance(e, ev.EscalationStarted)]
+    assert "cai-qc" not in started.authorities and "oipc-bc" in started.authorities
+
+
+def test_the_dissenters_own_track_closes_with_its_own_finding_when_the_others_escalate(tmp_path):
+    joint_record = dissent_case(tmp_path, "not-well-founded")
+    act(joint_record, "answer-recommendations", by="respondent", answers={"R1": "refused"})
+    track = Investigation(joint_record.procedure, "cai-qc")
+    for e in joint_record.events:
+        if e.type in ("InvestigationOpened", "FindingsDrafted", "FindingsIssued", "EscalationStarted"):
+            track.mirror(e)
+    closed = [e for e in track.events if isinstance(e, ev.TrackClosed)]
+    assert [c.authority for c in closed] == ["cai-qc"]
+    assert closed[0].outcome.startswith("not-well-founded")
+    assert track.state.tracks["cai-qc"].status == TrackStatus.CLOSED
+    # An escalating authority's track does not close on the same event.
+    bc = Investigation(joint_record.procedure, "oipc-bc")
+    for e in joint_record.events:
+        if e.type in ("InvestigationOpened", "FindingsDrafted", "FindingsIssued", "EscalationStarted"):
+            bc.mirror(e)
+    assert bc.state.tracks["oipc-bc"].status == TrackStatus.ESCALATION
+    assert not [e for e in bc.events if isinstance(e, ev.TrackClosed)]

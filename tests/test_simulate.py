@@ -16,7 +16,7 @@ from domain import events as ev
 from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
 from enforce import simulate
 from enforce.cases import load_case
-from tests.casefiles import CLEARVIEW, ROOT
+from tests.casefiles import CLEARVIEW, ROOT, clearview_text, write_case
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -178,3 +178,40 @@ async def test_the_linked_rcmp_case_closes_once_its_recommendations_are_verified
     assert "EscalationStarted" not in types
     assert types.count("ComplianceVerified") == 2
     assert result.tracks["opc"].outcome.startswith("well-founded and resolved")
+
+
+def _without_cai_steps_after_findings(text: str) -> str:
+    """Clearview with cai-qc dissenting not-well-founded: its concurrence becomes a dissent, and the steps it
+    (or the respondent against it) takes in escalation are dropped, since its track never escalates."""
+    head, *steps = text.split("[[steps]]")
+    kept = []
+    for step in steps:
+        if 'by = "cai-qc"' in step and 'action = "concur"' in step:
+            step = step.replace(
+                'action = "concur"',
+                'action = "dissent"\nfinding = "not-well-founded"\nreasons = "Consent was not required in Quebec."',
+            )
+        elif 'by = "cai-qc"' in step or 'authority = "cai-qc"' in step:
+            continue
+        kept.append(step)
+    return "[[steps]]".join([head, *kept])
+
+
+async def test_a_dissenter_on_not_well_founded_keeps_its_finding_and_does_not_escalate(tmp_path):
+    text = _without_cai_steps_after_findings(clearview_text("clearview-dissent"))
+    case, procedure = load_case(write_case(tmp_path, text))
+    result = await simulate.run(case, procedure)
+    [started] = of(result, ev.EscalationStarted)
+    assert started.authorities == ["opc", "oipc-bc", "oipc-ab"]
+    cai = result.tracks["cai-qc"]
+    assert cai.finding == "not-well-founded" and cai.status.value == "closed"
+    assert cai.outcome.startswith("not-well-founded")
+    [closed] = [e for e in of(result, ev.TrackClosed) if e.authority == "cai-qc"]
+    assert closed.on.date() == started.on.date()
+    # cai-qc issued no order and ran no clock of its own; the others escalated and ordered.
+    assert not [e for e in of(result, ev.OrderIssued) if e.authority == "cai-qc"]
+    assert not [d for d in result.deadlines if d.authority == "cai-qc"]
+    assert {e.authority for e in of(result, ev.OrderIssued)} == {"oipc-bc", "oipc-ab"}
+    for aid in ("opc", "oipc-bc", "oipc-ab"):
+        assert result.tracks[aid].finding == "well-founded", aid
+    assert result.stage == "closed"

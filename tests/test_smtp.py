@@ -41,10 +41,7 @@ from domain.errors import DataError
 from domain.notices import NoticeRequest
 from enforce import investigations, settings
 from enforce.cases import load_case
-from tests.casefiles import acme_notice, clearview_text, write_case
-
-ADDRESS = "legal@clearview.example"
-
+from tests.casefiles import ADDRESS, acme_notice, clearview_text, smtp_case_text, write_case
 
 # ---------------------------------------------------------------- a real server that counts
 
@@ -122,15 +119,6 @@ def receipt_marker(tmp_path: Path, req: NoticeRequest) -> Path:
 
 
 # ---------------------------------------------------------------- case files
-
-
-SMTP_RESPONDENT = 'kind = "organisation"\nchannel = "outbox"'
-
-
-def smtp_case_text(slug: str, email_line: str = f'email = "{ADDRESS}"') -> str:
-    text = clearview_text(slug)
-    assert SMTP_RESPONDENT in text
-    return text.replace(SMTP_RESPONDENT, f'kind = "organisation"\nchannel = "smtp"\n{email_line}'.rstrip(), 1)
 
 
 @pytest.mark.timeout(10)

@@ -18,9 +18,9 @@ Exactly once, and where it stops
 --------------------------------
 Each attempt keeps a `.sending.json` marker beside the receipt (`<sent dir>/<recipient>/<notice_id>.…`):
 written before MAIL FROM, moved to phase `data` just before the message is transmitted, and replaced by the
-`.receipt.json` marker as soon as the server has accepted the message (before QUIT). A retry that finds the
-receipt returns it and sends nothing. A retry that finds a `.sending` marker knows an earlier attempt stopped
-without a receipt:
+`.receipt.json` marker as soon as the server has accepted the message (before QUIT). Every attempt looks for
+the receipt first: one that finds it returns it and sends nothing. One that finds a `.sending` marker knows
+an earlier attempt stopped without a receipt:
 
 - stopped before phase `data` (connection refused, a 4xx to MAIL or RCPT, a crash while connecting): the
   server cannot have the message; sending now is the first copy.
@@ -30,13 +30,28 @@ without a receipt:
   message. SMTP has no way to ask, so the notice is sent again, under the SAME `Message-ID: <notice_id@enforce>`,
   and the receipt says `possible_duplicate`.
 
-Residual risk, honestly: in that last window (a few milliseconds between the server's 250 and the receipt
-reaching the disk, or a connection lost while the server was accepting) the recipient can get the notice twice.
-Both copies are byte-for-byte the same document with the same Message-ID, which receiving systems use to
-de-duplicate; the case record still has ONE NoticeServed (the workflow records the activity's single result).
-Two more limits: the markers live on the worker's disk, so workers on several hosts need a shared data
-folder (otherwise a retry on another host cannot see them); and an attempt abandoned by its timeout but still
-running on a stalled worker can race its retry. Neither can double a receipt; each can double a transmission.
+A dead worker is noticed in seconds, not at the end of the activity's timeout: the delivery heartbeats at each
+step (rendering, connecting, MAIL, RCPT, DATA, the receipt) and every couple of seconds while a command is
+waiting on the server, and the workflow gives the activity a short heartbeat timeout (`NOTICE_HEARTBEAT` in
+workflows/record.py). A worker killed before DATA is retried after that timeout plus the retry interval, and
+the retry is the first copy.
+
+The residual window, exactly: from the moment the final `<CRLF>.<CRLF>` of DATA is on the socket until the
+receipt marker is on disk (written, fsynced, renamed into place, its folder fsynced). Within it the server may
+already hold the message (it queues on the final dot; its 250 is still on the way back) while this side cannot
+yet prove it. It spans one round trip to the server plus the server's own queueing, then the receipt: nothing
+else runs between the 250 and the receipt (no log line, no heartbeat, no QUIT). On loopback it is a few
+milliseconds, mostly the two fsyncs. A worker killed, or a connection lost, inside it, and only there, leaves
+the recipient with two copies: byte-for-byte the same document with the same Message-ID, which receiving
+systems use to de-duplicate; the case record still has ONE NoticeServed (the workflow records the activity's
+single result). bench/mail_duplicates.py measures how often random kills land there.
+
+Two more limits: the markers live on the worker's disk, so workers on several hosts need a shared data folder
+(otherwise a retry on another host cannot see them); and an attempt whose worker stalls (alive, but silent
+for longer than the heartbeat timeout) is retried while it may still resume. Just before its DATA an attempt
+looks for a receipt a retry may have written meanwhile, and sends nothing if there is one; a stalled attempt
+that resumes inside the window described above can still race its retry. Neither can double a receipt; each
+can double a transmission.
 """
 
 from __future__ import annotations
@@ -175,10 +190,17 @@ def checkpoint(stage: str, notice_id: str) -> None:
     return None
 
 
-async def transmit(config: SmtpConfig, message: EmailMessage, recipient: str, on_phase, on_accepted) -> str:
-    """One SMTP session: MAIL, RCPT, DATA. `on_phase("data")` is called just before the message goes out (the
-    moment after which its fate may be unknown); `on_accepted(reply)` as soon as the server has accepted it,
-    before QUIT, so the receipt is on disk as early as it can be. Returns the server's reply."""
+def _quiet(step: str) -> None:
+    return None
+
+
+async def transmit(
+    config: SmtpConfig, message: EmailMessage, recipient: str, on_phase, on_accepted, beat=_quiet
+) -> str:
+    """One SMTP session: MAIL, RCPT, DATA. `beat(step)` before each command (the caller heartbeats);
+    `on_phase("data")` just before the message goes out (the moment after which its fate may be unknown);
+    `on_accepted(reply)` as soon as the server has accepted it, before anything else, QUIT included, so the
+    receipt is on disk as early as it can be. Returns the server's reply."""
     import aiosmtplib  # not at module level: the workflow sandbox imports this package's notices module
 
     client = aiosmtplib.SMTP(
@@ -191,6 +213,8 @@ async def transmit(config: SmtpConfig, message: EmailMessage, recipient: str, on
         password=config.password or None,
         tls_context=_tls_context(config) if (config.tls or config.starttls is not False) else None,
     )
+    payload = message.as_bytes(policy=email.policy.SMTP)  # ready before the session: nothing to do after 250
+    beat("connect")
     try:
         await client.connect()
     except aiosmtplib.SMTPAuthenticationError as e:
@@ -203,22 +227,27 @@ async def transmit(config: SmtpConfig, message: EmailMessage, recipient: str, on
         raise Transient(f"cannot reach {config.host}:{config.port}: {e}") from None
     try:
         try:
+            beat("MAIL FROM")
             await client.mail(config.envelope_sender)
+            beat("RCPT TO")
             await client.rcpt(recipient)
         except aiosmtplib.SMTPResponseException as e:
             raise _by_code(e.code, f"{recipient}: {e.code} {e.message}") from None
         except (OSError, aiosmtplib.SMTPException) as e:
             raise Transient(f"{config.host}:{config.port}: {e}") from None
         on_phase("data")
+        beat("DATA")
         try:
-            reply = await client.data(message.as_bytes(policy=email.policy.SMTP))
+            reply = await client.data(payload)
         except aiosmtplib.SMTPResponseException as e:
             # A reply code to DATA or to the final dot: the server did not take the message.
             raise _by_code(e.code, f"message refused: {e.code} {e.message}") from None
         # Anything else here (a dropped connection, a timeout) leaves the outcome unknown: the `.sending`
         # marker stays in phase `data` and the next attempt treats the message as possibly delivered.
+        # The residual window closes in on_accepted: the receipt first, then anything else.
         response = f"{reply.code} {reply.message}"
         on_accepted(response)
+        beat("accepted")
         return response
     finally:
         try:

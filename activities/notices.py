@@ -15,8 +15,11 @@ what may pass (an unreachable server, a 4xx, a full disk) is retryable under the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +34,9 @@ from enforce import settings
 UNDELIVERABLE = "NoticeUndeliverable"
 TRANSIENT = "NoticeNotYetDelivered"
 CHANNELS = ("outbox", "smtp")
+# While a step waits (a slow server, a slow disk) the worker still says it is alive this often: a heartbeat
+# timeout then means a dead or stalled worker, never a slow server. Well under NOTICE_HEARTBEAT (10 s).
+HEARTBEAT_EVERY = 2.0
 
 
 def undeliverable(message: str) -> ApplicationError:
@@ -54,6 +60,40 @@ def _write_atomic(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    # The rename itself durable: a receipt that a power cut could take back is not a receipt.
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+class Heartbeat:
+    """Tells Temporal which step the delivery is at (the details of the last heartbeat), at once when the step
+    changes and every HEARTBEAT_EVERY seconds meanwhile. Outside an activity (a direct call) it only records."""
+
+    def __init__(self) -> None:
+        self.step = "starting"
+
+    def __call__(self, step: str) -> None:
+        self.step = step
+        try:
+            activity.heartbeat(step)
+        except RuntimeError:  # not in an activity
+            pass
+
+    async def _repeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            self(self.step)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Heartbeat]:
+        task = asyncio.create_task(self._repeat())
+        try:
+            yield self
+        finally:
+            task.cancel()
 
 
 def render_notice(req: NoticeRequest) -> Rendered:
@@ -112,8 +152,15 @@ def _attempt_number() -> int:
         return 0
 
 
-async def deliver_by_smtp(req: NoticeRequest, doc: Rendered, md: Path, html: Path) -> NoticeReceipt:
+class _DeliveredMeanwhile(Exception):
+    """A retry of this notice wrote its receipt while this attempt was stalled: this one must not send."""
+
+
+async def deliver_by_smtp(
+    req: NoticeRequest, doc: Rendered, md: Path, html: Path, beat: Heartbeat | None = None
+) -> NoticeReceipt:
     """See `activities.mail` for the markers and what they leave to chance."""
+    beat = beat or Heartbeat()
     try:
         config = mail.SmtpConfig.from_env()
     except mail.SmtpConfigError as e:
@@ -146,14 +193,16 @@ async def deliver_by_smtp(req: NoticeRequest, doc: Rendered, md: Path, html: Pat
         _write_atomic(sending, json.dumps(state, indent=2).encode())
 
     def on_phase(phase: str) -> None:
+        if phase == "data" and marker_path(req).exists():
+            raise _DeliveredMeanwhile
         attempt["phase"] = phase
         save()
 
     receipts: list[NoticeReceipt] = []
 
     def on_accepted(response: str) -> None:
-        # The server has the message: the receipt goes to disk now, before QUIT. The window in which a stop
-        # loses the fact that the message was delivered is this function's few milliseconds.
+        # The server has the message: the receipt goes to disk now, before QUIT, before a heartbeat or a log
+        # line. The residual window (activities/mail.py) closes when this function returns.
         mail.checkpoint("accepted", req.notice_id)
         receipt = mail.receipt(req, md, html, doc, response, duplicate)
         _write_atomic(marker_path(req), receipt.model_dump_json(indent=2).encode())
@@ -162,7 +211,12 @@ async def deliver_by_smtp(req: NoticeRequest, doc: Rendered, md: Path, html: Pat
     save()  # before the SMTP transaction: a crash from here on is seen by the next attempt
     message = mail.build_message(req, doc, config)
     try:
-        await mail.transmit(config, message, req.to.email, on_phase, on_accepted)
+        await mail.transmit(config, message, req.to.email, on_phase, on_accepted, beat)
+    except _DeliveredMeanwhile:
+        attempt["outcome"] = "not sent: delivered by a later attempt"
+        earlier = delivered(req)
+        assert earlier is not None
+        return earlier
     except mail.Refused as e:
         attempt["outcome"] = f"refused: {e}"
         save()
@@ -188,12 +242,17 @@ async def serve_notice(req: NoticeRequest) -> NoticeReceipt:
     )
     if req.to.channel not in CHANNELS:
         raise undeliverable(f"unknown channel {req.to.channel!r}")
+    beat = Heartbeat()
+    beat("receipt")
     earlier = delivered(req)
     if earlier is not None:
         # Delivered by an earlier attempt: the same proof, not a second delivery (and the document that was
         # delivered stays the one on file, even if the templates changed since).
         return earlier
-    doc, md, html = file_documents(req)
-    if req.to.channel == "smtp":
-        return await deliver_by_smtp(req, doc, md, html)
-    return deliver_to_outbox(req, doc, md, html)
+    async with beat.running():
+        beat("rendering")
+        doc, md, html = file_documents(req)
+        if req.to.channel == "smtp":
+            return await deliver_by_smtp(req, doc, md, html, beat)
+        beat("outbox")
+        return deliver_to_outbox(req, doc, md, html)

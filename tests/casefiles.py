@@ -18,6 +18,17 @@ def clearview_text(slug: str = "clearview-ai") -> str:
     return CLEARVIEW.read_text().replace('slug = "clearview-ai"', f'slug = "{slug}"', 1)
 
 
+ADDRESS = "legal@clearview.example"
+SMTP_RESPONDENT = 'kind = "organisation"\nchannel = "outbox"'
+
+
+def smtp_case_text(slug: str, email_line: str = f'email = "{ADDRESS}"') -> str:
+    """The Clearview case with its respondent served by email (the smtp channel) at ADDRESS."""
+    text = clearview_text(slug)
+    assert SMTP_RESPONDENT in text
+    return text.replace(SMTP_RESPONDENT, f'kind = "organisation"\nchannel = "smtp"\n{email_line}'.rstrip(), 1)
+
+
 def write_case(tmp: Path, text: str, name: str = "case.toml") -> Path:
     path = tmp / name
     path.write_text(text)

@@ -13,12 +13,16 @@ import email
 import email.policy
 import hashlib
 import json
+import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +39,9 @@ from activities.notices import serve_notice
 from domain.case import Recipient
 from domain.errors import DataError
 from domain.notices import NoticeRequest
-from enforce import investigations
+from enforce import investigations, settings
 from enforce.cases import load_case
-from tests.casefiles import acme_notice, clearview_text, write_case
-
-ADDRESS = "legal@clearview.example"
-
+from tests.casefiles import ADDRESS, acme_notice, clearview_text, smtp_case_text, write_case
 
 # ---------------------------------------------------------------- a real server that counts
 
@@ -51,12 +52,15 @@ class Counting:
 
     fail_first: int = 0
     rcpt_code: str = ""
+    on_rcpt: Callable[[], None] | None = None
     accepted: list[email.message.EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.on_rcpt:
+            self.on_rcpt()
         if self.rcpt_code:
             return self.rcpt_code
         envelope.rcpt_tos.append(address)
@@ -115,15 +119,6 @@ def receipt_marker(tmp_path: Path, req: NoticeRequest) -> Path:
 
 
 # ---------------------------------------------------------------- case files
-
-
-SMTP_RESPONDENT = 'kind = "organisation"\nchannel = "outbox"'
-
-
-def smtp_case_text(slug: str, email_line: str = f'email = "{ADDRESS}"') -> str:
-    text = clearview_text(slug)
-    assert SMTP_RESPONDENT in text
-    return text.replace(SMTP_RESPONDENT, f'kind = "organisation"\nchannel = "smtp"\n{email_line}'.rstrip(), 1)
 
 
 @pytest.mark.timeout(10)
@@ -433,3 +428,58 @@ async def test_no_smtp_configuration_records_notice_failed_at_once(
     [notice] = view.state.undelivered
     assert notice.channel == "smtp" and "ENFORCE_SMTP_HOST" in notice.reason
     assert not (tmp_path / "sent").exists()
+
+
+# ---------------------------------------------------------------- a worker killed mid-delivery
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_worker(address: str) -> subprocess.Popen:
+    """`python -m worker`, the real one, on the dev server: the process the test kills."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+# Under the old options (no heartbeat, a 2-minute start-to-close timeout) the retry could not start before
+# 120 s: the ceiling below fails that, while a heartbeat timeout of 10 s and a 2 s retry pass with room.
+@pytest.mark.timeout(90)
+async def test_a_worker_killed_after_connect_before_data_delivers_the_notice_once(server, dev_env, slug, tmp_path):
+    """The worker process is killed with SIGKILL while the server holds its connection (after MAIL, at RCPT,
+    before DATA). The notice is redelivered by the restarted worker once the heartbeat timeout has noticed the
+    death, not after the activity's full timeout; the server ends with exactly one message, not flagged as a
+    possible duplicate (the killed attempt never reached DATA)."""
+    address = dev_env.client.service_client.config.target_host
+    workers = [start_worker(address)]
+    killed: list[int] = []
+
+    def kill_the_first_time() -> None:
+        if not killed:
+            killed.append(workers[0].pid)
+            os.kill(workers[0].pid, signal.SIGKILL)
+
+    server.on_rcpt = kill_the_first_time
+    try:
+        case, procedure = load_case(write_case(tmp_path, smtp_case_text(slug), f"{slug}.toml"))
+        await investigations.start(dev_env.client, case, procedure, task_queue=settings.TASK_QUEUE, indexed=False)
+        while not killed:
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(workers[0].wait) == -signal.SIGKILL
+        workers.append(start_worker(address))
+        while not (await investigations.state(dev_env.client, slug)).state.notices:
+            await asyncio.sleep(0.2)
+        events = (await investigations.events(dev_env.client, slug)).events
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    [served] = [e for e in events if e.type == "NoticeServed" and e.channel == "smtp"]
+    assert not [e for e in events if e.type == "NoticeFailed"]
+    assert server.by_message_id() == {served.message_id: 1}
+    receipt = json.loads((tmp_path / "sent" / served.to.id / f"{served.notice_id}.receipt.json").read_text())
+    assert receipt["message_id"] == served.message_id and not receipt["possible_duplicate"]

@@ -59,6 +59,8 @@ NOTICE_RETRY = RetryPolicy(
     non_retryable_error_types=[UNDELIVERABLE],
 )
 NOTICE_TIMEOUT = timedelta(minutes=2)
+# The delivery heartbeats every 2 s: a worker silent for this long is dead, and its attempt is retried now.
+NOTICE_HEARTBEAT = timedelta(seconds=10)
 # A reminder goes out in the morning of its day, on the case clock.
 REMINDER_HOUR = time(9, 0)
 REJECTED = "Rejected"
@@ -365,6 +367,7 @@ class CaseRecord:
                 serve_notice,
                 req,
                 start_to_close_timeout=NOTICE_TIMEOUT,
+                heartbeat_timeout=NOTICE_HEARTBEAT,
                 retry_policy=NOTICE_RETRY,
                 summary=f"Serve {req.kind.replace('-', ' ')} on {req.to.name}",
             )

@@ -40,8 +40,10 @@ The residual window, exactly: from the moment the final `<CRLF>.<CRLF>` of DATA 
 receipt marker is on disk (written, fsynced, renamed into place, its folder fsynced). Within it the server may
 already hold the message (it queues on the final dot; its 250 is still on the way back) while this side cannot
 yet prove it. It spans one round trip to the server plus the server's own queueing, then the receipt: nothing
-else runs between the 250 and the receipt (no log line, no heartbeat, no QUIT). On loopback it is a few
-milliseconds, mostly the two fsyncs. A worker killed, or a connection lost, inside it, and only there, leaves
+else runs between the 250 and the receipt (no log line, no heartbeat, no QUIT). This side's part, from the
+250 to the receipt on disk, is a few milliseconds (mostly the fsyncs); the server's part, from the final dot
+to its 250, is the server's to decide and is often the larger (tens of milliseconds for a server that queues
+to disk or scans the message). A worker killed, or a connection lost, inside it, and only there, leaves
 the recipient with two copies: byte-for-byte the same document with the same Message-ID, which receiving
 systems use to de-duplicate; the case record still has ONE NoticeServed (the workflow records the activity's
 single result). bench/mail_duplicates.py measures how often random kills land there.

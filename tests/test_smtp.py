@@ -244,6 +244,23 @@ async def test_the_residual_window_repeats_the_notice_under_the_same_message_id(
 
 
 @pytest.mark.timeout(30)
+async def test_a_stalled_attempt_whose_retry_delivered_meanwhile_sends_nothing(server, tmp_path):
+    """An attempt silent past the heartbeat timeout is retried while it may still resume. Here the retry
+    delivers (its receipt appears) while the first attempt holds its connection at RCPT; the first attempt,
+    resuming, finds the receipt before DATA and sends nothing: the server keeps one copy."""
+    req = request()
+    env = ActivityEnvironment()
+    retry = await env.run(serve_notice, req)  # what the retry will have written
+    marker = receipt_marker(tmp_path, req)
+    written = marker.read_bytes()
+    marker.unlink()
+    server.on_rcpt = lambda: marker.write_bytes(written)  # the retry finishing while this attempt stalls
+    resumed = await env.run(serve_notice, req)
+    assert resumed == retry
+    assert server.by_message_id() == {f"<{req.notice_id}@enforce>": 1}
+
+
+@pytest.mark.timeout(30)
 async def test_an_unreachable_server_is_retryable(server, tmp_path, monkeypatch):
     monkeypatch.setenv("ENFORCE_SMTP_PORT", str(free_port()))  # nobody listens there
     req = request()

@@ -372,3 +372,16 @@ async def test_show_displays_each_hostile_string_literally(live_case, text):
     assert "[/]" in out and "[bold]p" in out  # the evidence recorded through `enforce act`
     report = _text_of(live_case["report-html"].stdout)
     assert shown(text) in report  # the request's items
+
+
+@pytest.mark.timeout(300)
+async def test_simulate_prints_hostile_outcomes_as_text(tmp_path, data_dir):
+    """`enforce simulate` of a generated case whose tracks close with `[/]` and `[bold red]x` as outcomes."""
+    texts = HOSTILE[10:] + HOSTILE[:10]
+    path = write_case(tmp_path, hostile_case(f"hostile-sim-{uuid.uuid4().hex[:6]}", texts), "sim.toml")
+    result = await enforce({**os.environ, "ENFORCE_DATA_DIR": str(data_dir), "COLUMNS": "400"}, "simulate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x00" not in result.stdout
+    tracks = flat(result.stdout[result.stdout.index("Tracks") :])
+    assert "[/]" in tracks and "[bold red]x" in tracks
+    assert flat(result.stdout).endswith("stage: closed")

@@ -8,14 +8,18 @@ request, evidence and messages (each simulated once for the module on the time-s
 from __future__ import annotations
 
 import html as htmllib
+import io
 import json
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,7 +27,7 @@ import worker as enforce_worker
 from activities.markdown import escape, to_html, visible
 from activities.render import render
 from domain.case import Issue, Recipient
-from enforce import investigations, simulate
+from enforce import investigations, simulate, watching
 from enforce.cases import load_case
 from enforce.paperwork import render_report, report_context
 from tests.casefiles import ROOT, acme_notice, procedure, write_case
@@ -300,7 +304,8 @@ async def live_case(cli_env, dev_env, tmp_path_factory) -> dict[str, object]:
     """A case opened from a hostile case file, evidence recorded through `enforce act` (`description=[/]`),
     then evidence, messages and a request with every hostile string; what `show`, `timeline` and `report` print."""
     slug = f"hostile-live-{uuid.uuid4().hex[:6]}"
-    text = hostile_case(slug, HOSTILE)
+    # Rotated so that the title is `[/]` and the respondent `[bold red]x`.
+    text = hostile_case(slug, HOSTILE[8:] + HOSTILE[:8])
     path = write_case(tmp_path_factory.mktemp("live"), text, f"{slug}.toml")
     opened = await enforce(cli_env, "open", str(path))
     assert opened.returncode == 0, opened.stderr
@@ -326,11 +331,22 @@ async def live_case(cli_env, dev_env, tmp_path_factory) -> dict[str, object]:
         "report-html": ("report", slug, "--format", "html"),
     }.items():
         outputs[name] = await enforce(cli_env, *args)
+    # What `enforce watch` draws on a terminal, from the same queries.
+    view = await investigations.state(client, slug)
+    events = (await investigations.events(client, slug)).events
+    screen = Console(file=io.StringIO(), width=400, color_system=None)
+    try:
+        screen.print(watching._view(slug, view, events, "running", datetime.now()))
+        outputs["watch"] = subprocess.CompletedProcess(["watch"], 0, screen.file.getvalue(), "")
+    except Exception as e:  # what the user would see: the watch failing
+        outputs["watch"] = subprocess.CompletedProcess(["watch"], 1, "", f"{type(e).__name__}: {e}")
     return outputs
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("command", ["show", "show-as", "timeline", "actions", "notices", "report-md", "report-html"])
+@pytest.mark.parametrize(
+    "command", ["show", "show-as", "timeline", "actions", "notices", "report-md", "report-html", "watch"]
+)
 async def test_every_command_prints_party_text_without_obeying_it(live_case, command):
     result = live_case[command]
     assert result.returncode == 0, result.stderr
@@ -339,6 +355,10 @@ async def test_every_command_prints_party_text_without_obeying_it(live_case, com
         assert byte not in result.stdout, (command, repr(byte))
     if command == "actions":  # optional fields in brackets, not eaten as markup
         assert "request_id, [summary]" in result.stdout and "[sha256], [scope]" in result.stdout
+    if command in ("show", "show-as", "watch"):
+        assert flat(result.stdout).startswith("case [/]" if command == "watch" else "[/]")  # the case's title
+    if command in ("show", "show-as"):
+        assert "respondent [bold red]x" in flat(result.stdout)
     if command == "report-html":
         assert not re.search(r"<(a|img|script)\b", result.stdout, re.I)
         assert result.stdout.count("<h1>") == 1
@@ -352,3 +372,16 @@ async def test_show_displays_each_hostile_string_literally(live_case, text):
     assert "[/]" in out and "[bold]p" in out  # the evidence recorded through `enforce act`
     report = _text_of(live_case["report-html"].stdout)
     assert shown(text) in report  # the request's items
+
+
+@pytest.mark.timeout(300)
+async def test_simulate_prints_hostile_outcomes_as_text(tmp_path, data_dir):
+    """`enforce simulate` of a generated case whose tracks close with `[/]` and `[bold red]x` as outcomes."""
+    texts = HOSTILE[10:] + HOSTILE[:10]
+    path = write_case(tmp_path, hostile_case(f"hostile-sim-{uuid.uuid4().hex[:6]}", texts), "sim.toml")
+    result = await enforce({**os.environ, "ENFORCE_DATA_DIR": str(data_dir), "COLUMNS": "400"}, "simulate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x00" not in result.stdout
+    tracks = flat(result.stdout[result.stdout.index("Tracks") :])
+    assert "[/]" in tracks and "[bold red]x" in tracks
+    assert flat(result.stdout).endswith("stage: closed")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from domain import events as ev
-from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
+from domain.deadlines import countable_days_between, due_date, extended_due, reminder_dates, resume
 from enforce import simulate
 from enforce.cases import load_case
 from tests.casefiles import CLEARVIEW, ROOT, clearview_text, write_case
@@ -214,4 +214,46 @@ async def test_a_dissenter_on_not_well_founded_keeps_its_finding_and_does_not_es
     assert {e.authority for e in of(result, ev.OrderIssued)} == {"oipc-bc", "oipc-ab"}
     for aid in ("opc", "oipc-bc", "oipc-ab"):
         assert result.tracks[aid].finding == "well-founded", aid
+    assert result.stage == "closed"
+
+
+EXTENSIONS = """
+[[steps]]
+on = 2021-10-01
+by = "oipc-ab"
+action = "extend-deadline"
+deadline = "inquiry"
+authority = "oipc-ab"
+added = 30
+reason = "Complex inquiry: representations from several parties."
+notified = ["respondent", "opc"]
+anticipated_completion = 2022-01-31
+
+[[steps]]
+on = 2021-10-01
+by = "oipc-bc"
+action = "extend-deadline"
+deadline = "oipc-bc:inquiry"
+added = 20
+reason = "The parties asked for more time."
+notified = ["respondent"]
+"""
+
+
+async def test_case_file_steps_name_a_clock_by_rule_and_authority(tmp_path):
+    text = clearview_text("clearview-named-clocks")
+    at = text.index("[[steps]]\non = 2021-12-07")
+    case, procedure = load_case(write_case(tmp_path, text[:at] + EXTENSIONS.lstrip() + "\n" + text[at:]))
+    result = await simulate.run(case, procedure)
+    extended = {e.deadline_id: e for e in of(result, ev.DeadlineExtended)}
+    for aid, added in (("oipc-ab", 30), ("oipc-bc", 20)):
+        clock = deadline(result, aid, "inquiry")
+        assert clock.deadline_id.startswith(f"{aid}:inquiry:")
+        e = extended[clock.deadline_id]
+        assert e.by == aid and e.on.date() == date(2021, 10, 1)
+        assert e.due > e.previous and clock.extensions == 1
+        specs = procedure.calendars
+        rule = procedure.deadline_rule(aid, "inquiry")
+        assert e.previous == due_date(rule, clock.trigger, specs)
+        assert e.due == extended_due(rule, e.previous, added=added, specs=specs)
     assert result.stage == "closed"

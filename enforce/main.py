@@ -188,13 +188,15 @@ def act(
     Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
     """
     from domain.actions import parse_action
-    from domain.errors import Rejected
+    from domain.errors import BadInput, Rejected
 
     payload = {**_parse_fields(field or [], as_json), "by": actor}
     if to:
         payload["to"] = to
     try:
         parsed = parse_action(action, payload)
+    except BadInput as e:
+        raise Failure(str(e), 2) from None
     except Rejected as e:
         raise Failure(str(e), 1) from None
 

@@ -188,7 +188,7 @@ class RecordEvidence(Action):
     stages = ACTIVE
     help = "An authority records evidence it obtained; `scope` names who may see it (default: itself only)."
     description: Text = Field(min_length=1)
-    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    sha256: Id = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     scope: list[Id] = Field(default=[], max_length=LIST_MAX)
     purpose: Short = Field(min_length=1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -188,12 +188,14 @@ def parse_case(
             raise DataError(source, "procedure", f"unknown procedure {data['procedure']!r}") from None
         if isinstance(data.get("authorities"), list):
             check_authorities(data["authorities"], procedure, source)
+    # Before the model: a future opening would otherwise be reported as steps dated before it.
+    opened = data.get("opened")
+    if today is not None and isinstance(opened, date) and not isinstance(opened, datetime) and opened > today:
+        raise DataError(source, "opened", f"{opened} is in the future (today is {today})")
     try:
         case = CaseFile.model_validate(data)
     except Exception as e:
         raise _name_step(describe_validation_error(source, e), data) from None
-    if today is not None and case.opened > today:
-        raise DataError(source, "opened", f"{case.opened} is in the future (today is {today})")
     check_steps(case, source)
     return case
 

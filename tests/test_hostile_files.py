@@ -208,7 +208,11 @@ PROCEDURE_MUTATIONS = [
     ("unknown subdivision", lambda t: t.replace('subdiv = "QC"', 'subdiv = "ZZ"'), "calendars.ca-qc.subdiv"),
     ("unknown country", lambda t: t.replace('country = "CA"', 'country = "XX"', 1), "calendars.ca.country"),
     ("lower-case subdivision", lambda t: t.replace('subdiv = "BC"', 'subdiv = "bc"'), "calendars.ca-bc.subdiv"),
-    ("huge procedure title", lambda t: t.replace("title = ", f'title = "{LONG_TITLE}"\n_old_title = ', 1), "title"),
+    (
+        "huge procedure title",
+        lambda t: t.replace('title = "Canadian joint privacy investigation"', f'title = "{LONG_TITLE}"', 1),
+        "title",
+    ),
     ("not UTF-8", lambda t: t.replace("\n", "\n# \udcff\n", 1), "(file)"),
     ("procedure over the byte limit", lambda t: t + "\n# " + "x" * limits.PROCEDURE_FILE_BYTES_MAX, "(file)"),
     (
@@ -223,7 +227,11 @@ PROCEDURE_MUTATIONS = [
         ),
         "deadlines.information.reminders",
     ),
-    ("huge summary", lambda t: t.replace('summary = "', 'summary = "' + "s" * limits.TEXT_MAX, 1), "summary"),
+    (
+        "huge summary",
+        lambda t: t.replace('summary = "', 'summary = "' + "s" * limits.TEXT_MAX, 1),
+        "deadlines.information.summary",
+    ),
 ]
 
 
@@ -251,7 +259,7 @@ def _assert_refused(result: subprocess.CompletedProcess, source: str, field: str
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(lines) == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    assert source in lines[0] and f"{field}: " in lines[0], lines[0][:500]
+    assert lines[0].startswith(f"error: {source}: {field}: "), lines[0][:500]
     assert result.stdout == ""
 
 

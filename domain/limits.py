@@ -62,8 +62,6 @@ def depth(value: object, limit: int = NESTING_MAX) -> int:
 # far before date arithmetic overflows (year 9999).
 LATEST = date(2199, 12, 31)
 
-List = Field(max_length=LIST_MAX)
-
 
 def _no_numbers(v: object) -> object:
     # pydantic reads an integer as a Unix time; a date is written as a date (2020-02-21).

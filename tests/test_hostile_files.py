@@ -4,6 +4,7 @@ field (and the limit), exit status 2, no traceback, nothing started."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import typing
@@ -483,3 +484,49 @@ def test_limits_are_documented():
         limits.LATEST.isoformat(),
     ):
         assert str(value) in doc, value
+
+
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (
+            [
+                "draft-findings",
+                "--as",
+                "opc",
+                "-f",
+                "finding=well-founded",
+                "-f",
+                "summary=" + "s" * (limits.TEXT_MAX + 1),
+            ],
+            "summary",
+        ),
+        (["message", "--as", "opc", "-f", 'to=["cai-qc"]', "-f", "text=t", "-f", "subject=" + LONG_TITLE], "subject"),
+        (
+            [
+                "extend-deadline",
+                "--as",
+                "opc",
+                "--json",
+                json.dumps(
+                    {"deadline": "opc:report", "reason": "r", "notified": ["respondent"], "new_due": "9999-12-31"}
+                ),
+            ],
+            "new_due",
+        ),
+    ],
+    ids=["summary", "subject", "new_due"],
+)
+def test_enforce_act_refuses_an_oversized_or_far_field_with_status_2(tmp_path, args, field):
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:9", "PATH": "/usr/bin:/bin", "ENFORCE_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "enforce.main", "act", "clearview-ai", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-1000:]
+    assert f": {field}: " in lines[0]

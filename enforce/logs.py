@@ -10,16 +10,8 @@ import structlog
 import temporalio.activity
 import temporalio.workflow
 
-KEPT = (
-    "workflow_id",
-    "run_id",
-    "workflow_run_id",
-    "workflow_type",
-    "activity_id",
-    "activity_type",
-    "attempt",
-    "update_name",
-)
+KEPT = ("workflow_id", "run_id", "workflow_run_id", "workflow_type", "activity_id", "activity_type", "attempt",
+        "update_name")
 
 
 def _temporal_context(_, __, event: dict) -> dict:

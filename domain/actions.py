@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain import events as ev
 from domain.case import RESPONDENT, Recommendation
 from domain.deadlines import extended_due
-from domain.errors import Malformed, Rejected
-from domain.limits import ID_MAX
+from domain.errors import BadInput, Rejected
+from domain.limits import ACTION_BYTES_MAX, ID_MAX, LIST_MAX, RECOMMENDATIONS_MAX, Day, Id, Short, Text, limit_message
 from domain.procedure import Power, Procedure
 from domain.state import DeadlineState, InvestigationState, Stage, TrackStatus
 
@@ -65,7 +65,7 @@ class Action(BaseModel):
     stages: ClassVar[tuple[Stage, ...] | None] = None
     help: ClassVar[str] = ""
 
-    by: str = Field(description="Who acts: an authority id of the case, or `respondent`")
+    by: Id = Field(description="Who acts: an authority id of the case, or `respondent`")
 
     def target(self) -> str:
         """The track (authority) a track action concerns."""
@@ -148,7 +148,7 @@ class RequestInformation(Action):
     name = "request-information"
     stages = (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS)
     help = "An authority asks the respondent for information; the clock runs from service."
-    items: list[str] = Field(min_length=1)
+    items: list[Id] = Field(max_length=LIST_MAX, min_length=1)
 
     def decide(self, s, ctx):
         rid = f"RFI-{len(s.requests) + 1}"
@@ -160,8 +160,8 @@ class ProvideInformation(Action):
     actors = ("respondent",)
     stages = ACTIVE
     help = "The respondent answers a request for information."
-    request_id: str
-    summary: str = ""
+    request_id: Id
+    summary: Text = ""
 
     def decide(self, s, ctx):
         pending = [r.request_id for r in s.requests if not r.provided]
@@ -187,10 +187,10 @@ class RecordEvidence(Action):
     name = "record-evidence"
     stages = ACTIVE
     help = "An authority records evidence it obtained; `scope` names who may see it (default: itself only)."
-    description: str = Field(min_length=1)
-    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
-    scope: list[str] = []
-    purpose: str = Field(min_length=1)
+    description: Text = Field(min_length=1)
+    sha256: Id = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    scope: list[Id] = Field(default=[], max_length=LIST_MAX)
+    purpose: Short = Field(min_length=1)
 
     def decide(self, s, ctx):
         shared = _authorities_named(s, "scope", self.scope, self.by)
@@ -212,9 +212,9 @@ class ShareEvidence(Action):
     name = "share-evidence"
     stages = ACTIVE
     help = "The authority that holds a piece of evidence shares it with named authorities, for a purpose."
-    evidence_id: str
-    shared_with: list[str] = Field(min_length=1)
-    purpose: str = Field(min_length=1)
+    evidence_id: Id
+    shared_with: list[Id] = Field(max_length=LIST_MAX, min_length=1)
+    purpose: Short = Field(min_length=1)
 
     def decide(self, s, ctx):
         item = next((x for x in s.evidence if x.evidence_id == self.evidence_id), None)
@@ -234,9 +234,9 @@ class ShareEvidence(Action):
 class SendMessage(Action):
     name = "message"
     help = "An authority writes to other authorities of the case; delivered and recorded like any notice."
-    to: list[str] = Field(min_length=1)
-    subject: str = Field(min_length=1)
-    text: str = Field(min_length=1)
+    to: list[Id] = Field(max_length=LIST_MAX, min_length=1)
+    subject: Short = Field(min_length=1)
+    text: Text = Field(min_length=1)
 
     def decide(self, s, ctx):
         to = _authorities_named(s, "to", self.to, self.by)
@@ -254,7 +254,7 @@ class RecordVoluntaryMeasure(Action):
     actors = ("authority", "respondent")
     stages = ACTIVE
     help = "A voluntary (partial) remedy: recorded; it closes nothing."
-    description: str = Field(min_length=1)
+    description: Text = Field(min_length=1)
 
     def decide(self, s, ctx):
         return [New(ev.VoluntaryMeasureTaken, self.by, {"description": self.description})]
@@ -265,7 +265,7 @@ class IssuePreliminaryReport(Action):
     actors = ("lead",)
     stages = (Stage.INVESTIGATING,)
     help = "The lead issues a preliminary report; the respondent may make representations."
-    summary: str = Field(min_length=1)
+    summary: Text = Field(min_length=1)
 
     def decide(self, s, ctx):
         return [New(ev.PreliminaryReportIssued, self.by, {"summary": self.summary})]
@@ -276,7 +276,7 @@ class SubmitRepresentations(Action):
     actors = ("respondent",)
     stages = (Stage.PRELIMINARY_REPORT,)
     help = "The respondent's representations on the preliminary report."
-    summary: str = Field(min_length=1)
+    summary: Text = Field(min_length=1)
 
     def decide(self, s, ctx):
         return [New(ev.RepresentationsReceived, self.by, {"summary": self.summary})]
@@ -288,7 +288,7 @@ class DraftFindings(Action):
     stages = (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS)
     help = "The lead circulates draft findings; each co-authority concurs or dissents."
     finding: Finding
-    summary: str = Field(min_length=1)
+    summary: Text = Field(min_length=1)
 
     def decide(self, s, ctx):
         drafted = New(ev.FindingsDrafted, self.by, {"finding": self.finding, "summary": self.summary})
@@ -306,7 +306,7 @@ class IssueRecommendations(Action):
     actors = ("lead",)
     stages = (Stage.RECOMMENDATIONS,)
     help = "The report's recommendations; the respondent's response clock runs from service."
-    recommendations: list[Recommendation] = Field(min_length=1)
+    recommendations: list[Recommendation] = Field(max_length=RECOMMENDATIONS_MAX, min_length=1)
 
     @field_validator("recommendations")
     @classmethod
@@ -325,7 +325,7 @@ class AnswerRecommendations(Action):
     actors = ("respondent",)
     stages = (Stage.AWAITING_RESPONSE,)
     help = "The respondent accepts or refuses each recommendation (ids as keys)."
-    answers: dict[str, Literal["accepted", "refused"]] = Field(min_length=1)
+    answers: dict[Id, Literal["accepted", "refused"]] = Field(max_length=LIST_MAX, min_length=1)
 
     def decide(self, s, ctx):
         pending = s.unanswered
@@ -368,7 +368,7 @@ class VerifyRecommendation(Action):
     # Accepted recommendations are verified even where others were refused and the case escalated.
     stages = (Stage.COMPLIANCE_MONITORING, Stage.ESCALATION)
     help = "The lead verifies that an accepted recommendation has been implemented."
-    recommendation: str
+    recommendation: Id
 
     def decide(self, s, ctx):
         todo = [r.id for r in s.recommendations if r.answer == "accepted" and not r.verified]
@@ -425,13 +425,19 @@ class ExtendDeadline(Action):
         "Extend a running clock, named by rule and authority (`oipc-ab:inquiry`, or `inquiry` with `authority`) "
         "or by its id: a new date or added countable days, the reason, and who was told."
     )
-    deadline: str = Field(min_length=1)
-    authority: str = ""
-    new_due: date | None = None
+    deadline: Id = Field(min_length=1)
+    authority: Id = ""
+    new_due: Day | None = None
     added: int | None = Field(default=None, gt=0, le=MAX_DAYS)
-    reason: str = Field(min_length=1)
-    notified: list[str] = Field(min_length=1)
-    anticipated_completion: date | None = None
+    reason: Text = Field(min_length=1)
+    notified: list[Id] = Field(max_length=LIST_MAX, min_length=1)
+    anticipated_completion: Day | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ExtendDeadline:
+        if self.new_due is not None and self.added is not None:
+            raise ValueError("new_due: give exactly one of new_due or added, not both")
+        return self
 
     def target(self) -> str:
         # Routing before the state is known: an id names its owner; a name, its authority (`enforce act` and a
@@ -474,6 +480,8 @@ class ExtendDeadline(Action):
             raise Rejected(f"only {grantor} can extend {d.deadline_id}, not {self.by}")
         if (self.new_due is None) == (self.added is None):
             raise Rejected("give exactly one of new_due or added")
+        if self.new_due is not None and abs((self.new_due - d.due).days) > MAX_DAYS:
+            raise Rejected(f"new_due: {self.new_due} is more than {MAX_DAYS} days from the current due date {d.due}")
         for who in self.notified:
             if who != RESPONDENT and who not in s.authorities:
                 raise Rejected(f"notified: {who!r} is not a party to this case")
@@ -537,7 +545,7 @@ class Dissent(TrackAction):
     stages = (Stage.FINDINGS,)
     help = "A co-authority dissents, with reasons, and proceeds on its own finding."
     finding: Finding
-    reasons: str = Field(min_length=1)
+    reasons: Text = Field(min_length=1)
 
     def check_track(self, s, ctx):
         Concur.check_track(self, s, ctx)  # type: ignore[arg-type]
@@ -553,7 +561,7 @@ class CommentOnFindings(TrackAction):
     stages = (Stage.FINDINGS,)
     actors = ("co-authority",)
     help = "A co-authority comments on the draft findings (it still concurs or dissents)."
-    comments: str = Field(min_length=1)
+    comments: Text = Field(min_length=1)
 
     def decide(self, s, ctx):
         return [New(ev.FindingsCommented, self.by, {"authority": self.by, "comments": self.comments})]
@@ -575,8 +583,8 @@ class OpenInquiry(TrackAction):
 class IssueOrder(TrackAction):
     name = "issue-order"
     help = "A binding order (after an inquiry, or after the investigation where the law allows)."
-    order: str = Field(min_length=1)
-    terms: str = ""
+    order: Short = Field(min_length=1)
+    terms: Text = ""
     comply_within_days: int | None = Field(default=None, gt=0, le=MAX_DAYS)
 
     def check_track(self, s, ctx):
@@ -600,8 +608,8 @@ class IssueOrder(TrackAction):
 
 class _AgainstOrder(TrackAction):
     actors = ("respondent",)
-    authority: str
-    court: str = Field(min_length=1)
+    authority: Id
+    court: Short = Field(min_length=1)
 
     def check_track(self, s, ctx):
         if not s.tracks[self.authority].orders:
@@ -641,7 +649,7 @@ class FileAppeal(_AgainstOrder):
 class RecordStay(TrackAction):
     name = "record-stay"
     help = "The authority records a court's stay of its order."
-    court: str = Field(min_length=1)
+    court: Short = Field(min_length=1)
 
     def check_track(self, s, ctx):
         if not s.tracks[self.by].orders:
@@ -660,9 +668,9 @@ class RecordStay(TrackAction):
 class RecordCourtDecision(TrackAction):
     name = "record-court-decision"
     help = "The authority records a court's decision on its order or application."
-    court: str = ""
+    court: Short = ""
     outcome: Literal["upheld", "quashed", "partly-struck", "dismissed", "granted"]
-    citation: str = ""
+    citation: Short = ""
 
     def check_track(self, s, ctx):
         if not s.tracks[self.by].court:
@@ -682,7 +690,7 @@ class RecordCourtDecision(TrackAction):
 class ApplyToCourt(TrackAction):
     name = "apply-to-court"
     help = "An authority that cannot order applies to a court (OPC: the Federal Court, s.15)."
-    court: str = ""
+    court: Short = ""
 
     def check_track(self, s, ctx):
         _power(ctx, self.by, Power.COURT_APPLICATION)
@@ -697,7 +705,7 @@ class ApplyToCourt(TrackAction):
 class SignComplianceAgreement(TrackAction):
     name = "sign-compliance-agreement"
     help = "A compliance agreement (OPC s.17.1): it suspends the court-application clock."
-    terms: str = Field(min_length=1)
+    terms: Text = Field(min_length=1)
 
     def check_track(self, s, ctx):
         _power(ctx, self.by, Power.COMPLIANCE_AGREEMENT)
@@ -711,7 +719,7 @@ class SignComplianceAgreement(TrackAction):
 class VerifyCompliance(TrackAction):
     name = "verify-compliance"
     help = "The authority verifies that its order (or compliance agreement) has been complied with."
-    subject: str = ""
+    subject: Short = ""
 
     def check_track(self, s, ctx):
         track = s.tracks[self.by]
@@ -727,7 +735,7 @@ class VerifyCompliance(TrackAction):
 class FindNonCompliance(TrackAction):
     name = "find-non-compliance"
     help = "The authority finds that its order or agreement has not been complied with."
-    reason: str = Field(min_length=1)
+    reason: Text = Field(min_length=1)
 
     def check_track(self, s, ctx):
         VerifyCompliance.check_track(self, s, ctx)  # type: ignore[arg-type]  (same subjects: an order, an agreement)
@@ -741,7 +749,7 @@ class FindNonCompliance(TrackAction):
 class CloseTrack(TrackAction):
     name = "close-track"
     help = "The authority closes its own track, with the outcome."
-    outcome: str = Field(min_length=1)
+    outcome: Short = Field(min_length=1)
 
     def check_track(self, s, ctx):
         if s.stage in (Stage.INVESTIGATING, Stage.PRELIMINARY_REPORT, Stage.FINDINGS):
@@ -789,16 +797,25 @@ def parse_action(name: str, payload: dict[str, Any]) -> Action:
     """An action from its name and fields, or `Rejected` naming the field that is wrong."""
     cls = ACTIONS.get(name)
     if cls is None:
-        raise Malformed(f"unknown action {name[:ID_MAX]!r}; actions: {', '.join(ACTIONS)}")
+        raise BadInput(f"unknown action {name[:ID_MAX]!r}; actions: {', '.join(ACTIONS)}")
     if payload.get("by") == RESPONDENT and "respondent" not in cls.actors:
         raise Rejected(f"the respondent cannot {name}")
     try:
-        return cls.model_validate(payload)
+        action = cls.model_validate(payload)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or name
-        msg = "missing" if err["type"] == "missing" else re.sub(r"^Value error, ", "", err["msg"])
-        raise Malformed(f"{name}: {where}: {msg}") from None
+        where = ".".join(str(p) for p in err["loc"])
+        msg = "missing" if err["type"] == "missing" else limit_message(err) or re.sub(r"^Value error, ", "", err["msg"])
+        if not where:
+            # A model validator names its own field: "new_due: give exactly one of new_due or added".
+            where, _, rest = msg.partition(": ") if ": " in msg else (name, "", msg)
+            msg = rest or msg
+        raise BadInput(f"{name}: {where}: {msg}") from None
+    # Characters are counted field by field; escaped characters can still make the encoded whole too large.
+    size = len(action.model_dump_json().encode())
+    if size > ACTION_BYTES_MAX:
+        raise BadInput(f"{name}: (payload): {size} bytes encoded; at most {ACTION_BYTES_MAX} bytes")
+    return action
 
 
 def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:

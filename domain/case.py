@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from datetime import date
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from domain.errors import DataError, describe_validation_error
+from domain.limits import LIST_MAX, PARAGRAPH_MAX, TEXT_MAX, Day, Id, Short, check_depth
 from domain.procedure import Procedure
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -18,11 +19,11 @@ RESPONDENT = "respondent"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=TEXT_MAX)
 
 
 class Party(Strict):
-    name: str = Field(min_length=1)
+    name: Short = Field(min_length=1)
     # Only organisations are named in search attributes; a person's name stays in the encrypted-able payloads.
     kind: Literal["organisation", "person"] = "organisation"
 
@@ -46,7 +47,7 @@ class Delivery(Strict):
     """How notices reach a party: `outbox` (a folder per recipient) or `smtp` (email to `email`)."""
 
     channel: Channel = "outbox"
-    email: str = Field(default="", validate_default=True)
+    email: Short = Field(default="", validate_default=True)
 
     @field_validator("email")
     @classmethod
@@ -55,8 +56,8 @@ class Delivery(Strict):
 
 
 class Recipient(Delivery):
-    id: str
-    name: str
+    id: Id
+    name: Short
 
 
 class RespondentSpec(Delivery, Party):
@@ -68,13 +69,13 @@ class RespondentSpec(Delivery, Party):
 
 
 class Issue(Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    title: str = Field(min_length=1)
+    id: Id = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: Short = Field(min_length=1)
 
 
 class Recommendation(Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-    text: str = Field(min_length=1)
+    id: Id = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    text: str = Field(min_length=1, max_length=PARAGRAPH_MAX)
 
 
 class Step(BaseModel):
@@ -82,9 +83,9 @@ class Step(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    on: date
-    by: str
-    action: str = Field(min_length=1)
+    on: Day
+    by: Id
+    action: Id = Field(min_length=1)
 
     def fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -92,17 +93,21 @@ class Step(BaseModel):
 
 class CaseFile(Strict):
     slug: str = Field(pattern=SLUG)
-    title: str = Field(min_length=1)
-    procedure: str
-    opened: date
-    lead: str
-    authorities: list[str] = Field(min_length=1)
+    title: Short = Field(min_length=1)
+    procedure: Id
+    opened: Day
+    lead: Id
+    authorities: list[Id] = Field(min_length=1, max_length=LIST_MAX)
     respondent: RespondentSpec
-    issues: list[Issue] = Field(min_length=1)
-    files: dict[str, str] = Field(default_factory=dict, description="File number per authority")
-    linked: list[str] = Field(default_factory=list, description="Slugs of linked cases")
-    contacts: dict[str, Recipient] = Field(default_factory=dict, description="Where an authority's notices go")
-    steps: list[Step] = Field(default_factory=list)
+    issues: list[Issue] = Field(min_length=1, max_length=LIST_MAX)
+    files: dict[Id, Short] = Field(default_factory=dict, max_length=LIST_MAX, description="File number per authority")
+    linked: list[Annotated[str, Field(pattern=SLUG)]] = Field(
+        default_factory=list, max_length=LIST_MAX, description="Slugs of linked cases"
+    )
+    contacts: dict[Id, Recipient] = Field(
+        default_factory=dict, max_length=LIST_MAX, description="Where an authority's notices go"
+    )
+    steps: list[Step] = Field(default_factory=list, max_length=LIST_MAX)
 
     @field_validator("contacts", mode="before")
     @classmethod
@@ -123,17 +128,26 @@ class CaseFile(Strict):
     def _consistent(self) -> CaseFile:
         if self.lead not in self.authorities:
             raise ValueError(f"lead: {self.lead!r} is not among the authorities {self.authorities}")
+        ids: set[str] = set()
+        for i, issue in enumerate(self.issues):
+            if issue.id in ids:
+                raise ValueError(f"issues[{i}].id: {issue.id!r} is listed twice")
+            ids.add(issue.id)
         for aid in self.files:
             if aid not in self.authorities:
                 raise ValueError(f"files.{aid}: not among the authorities {self.authorities}")
         for aid in self.contacts:
             if aid not in self.authorities:
                 raise ValueError(f"contacts.{aid}: not among the authorities {self.authorities}")
+        seen: dict[str, int] = {}
         for i, step in enumerate(self.steps):
             if step.on < self.opened:
                 raise ValueError(f"steps[{i}].on: {step.on} is before the case opened ({self.opened})")
             if i and step.on < self.steps[i - 1].on:
                 raise ValueError(f"steps[{i}].on: steps must be in date order")
+            first = seen.setdefault(step.model_dump_json(), i)
+            if first != i:
+                raise ValueError(f"steps[{i}]: the same step as steps[{first}], twice")
             if step.by not in self.authorities and step.by != RESPONDENT:
                 raise ValueError(f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent'")
         return self
@@ -158,9 +172,13 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         raise DataError(source, field, f"not valid TOML: {str(e).split(' (at')[0]}") from None
 
 
-def parse_case(text: str, source: str, lookup: Callable[[str], Procedure] | None = None) -> CaseFile:
-    """Validate a case file's text; `lookup(pid)` finds its procedure (KeyError when unknown)."""
+def parse_case(
+    text: str, source: str, lookup: Callable[[str], Procedure] | None = None, today: date | None = None
+) -> CaseFile:
+    """Validate a case file's text; `lookup(pid)` finds its procedure (KeyError when unknown). `today` is the
+    case clock's source: a case cannot open after it."""
     data = parse_toml(text, source)
+    check_depth(data, source)
     procedure = None
     # The procedure decides which authorities exist, so it is checked before the fields that name them.
     if lookup is not None and isinstance(data.get("procedure"), str):
@@ -170,12 +188,36 @@ def parse_case(text: str, source: str, lookup: Callable[[str], Procedure] | None
             raise DataError(source, "procedure", f"unknown procedure {data['procedure']!r}") from None
         if isinstance(data.get("authorities"), list):
             check_authorities(data["authorities"], procedure, source)
+    # Before the model: a future opening would otherwise be reported as steps dated before it.
+    opened = data.get("opened")
+    if today is not None and isinstance(opened, date) and not isinstance(opened, datetime) and opened > today:
+        raise DataError(source, "opened", f"{opened} is in the future (today is {today})")
     try:
         case = CaseFile.model_validate(data)
     except Exception as e:
-        raise describe_validation_error(source, e) from None
+        raise _name_step(describe_validation_error(source, e), data) from None
     check_steps(case, source)
     return case
+
+
+def step_label(i: int, step: object) -> str:
+    """`steps[3] (2021-02-02 draft-findings)`: a step named so that a person finds it in the file."""
+    if isinstance(step, Step):
+        return f"steps[{i}] ({step.on} {step.action})"
+    if isinstance(step, dict):
+        what = " ".join(str(step[k])[:40] for k in ("on", "action") if k in step)
+        if what:
+            return f"steps[{i}] ({what})"
+    return f"steps[{i}]"
+
+
+def _name_step(e: DataError, data: dict[str, Any]) -> DataError:
+    m = re.match(r"^steps\[(\d+)\]", e.field)
+    steps = data.get("steps")
+    if not m or not isinstance(steps, list) or int(m.group(1)) >= len(steps):
+        return e
+    i = int(m.group(1))
+    return DataError(e.source, step_label(i, steps[i]) + e.field[m.end() :], e.message)
 
 
 def check_steps(case: CaseFile, source: str) -> None:
@@ -190,8 +232,8 @@ def check_steps(case: CaseFile, source: str) -> None:
             field, _, msg = str(e).partition(": ")
             if field == step.action and ": " in msg:
                 field, _, msg = msg.partition(": ")
-                raise DataError(source, f"steps[{i}].{field}", msg) from None
-            raise DataError(source, f"steps[{i}].action", str(e)) from None
+                raise DataError(source, f"{step_label(i, step)}.{field}", msg) from None
+            raise DataError(source, f"{step_label(i, step)}.action", str(e)) from None
 
 
 def check_authorities(authorities: list, procedure: Procedure, source: str) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
+
+from domain.limits import limit_message
 
 
 class DataError(Exception):
@@ -17,9 +21,8 @@ class Rejected(Exception):
     """A command the investigation's current state, the actor or the payload does not allow."""
 
 
-class Malformed(Rejected):
-    """A command that is no action of the vocabulary, or whose fields do not fit it: bad input, refused before
-    any record is asked."""
+class BadInput(Rejected):
+    """A payload that is not an action's fields at all (unknown action, wrong type, over a limit, missing)."""
 
 
 def _loc(loc: tuple) -> str:
@@ -37,14 +40,15 @@ def describe_validation_error(source: str, exc: Exception) -> DataError:
     if isinstance(exc, ValidationError):
         err = exc.errors(include_url=False)[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        msg = err["msg"]
+        msg = limit_message(err) or err["msg"]
         if err["type"] == "missing":
             msg = "missing"
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
-            # A model validator that names its own field says "field: message".
-            if ": " in msg and not loc:
-                field, _, rest = msg.partition(": ")
-                return DataError(source, field, rest)
+            # A model validator that names its own field says "field: message", below the model's place.
+            m = re.match(r"^([A-Za-z_][\w.\[\]-]*): (.*)$", msg, re.S)
+            if m:
+                field = m.group(1) if not loc else f"{_loc(loc)}.{m.group(1)}"
+                return DataError(source, field, m.group(2))
         return DataError(source, _loc(loc), msg)
     return DataError(source, "(file)", str(exc))

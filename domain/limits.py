@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # One text field a party writes (a summary, reasons, a description): 64 KiB of characters.
 TEXT_MAX = 64 * 1024
@@ -18,6 +18,9 @@ TEXT_MAX = 64 * 1024
 SHORT_MAX = 300
 # An identifier (an authority, an issue, a recommendation, a request id).
 ID_MAX = 100
+# One recommendation's text, and how many one report makes: 100 x 2000 characters stays under ACTION_BYTES_MAX.
+PARAGRAPH_MAX = 2000
+RECOMMENDATIONS_MAX = 100
 # One list in an action or a case file (items, recipients, recommendations, issues, steps).
 LIST_MAX = 200
 # The encoded payload of one action (an update) or one batch of events between records (a signal).
@@ -25,9 +28,10 @@ ACTION_BYTES_MAX = 256 * 1024
 SIGNAL_BYTES_MAX = 1024 * 1024
 # A query's input is a handful of fields.
 QUERY_BYTES_MAX = 4 * 1024
-# Case files and procedure files on disk.
-CASE_FILE_BYTES_MAX = 1024 * 1024
-PROCEDURE_FILE_BYTES_MAX = 1024 * 1024
+# Case files and procedure files on disk. Opening a case sends both in one payload, where JSON may at most
+# double a string (`"` and `\\` escaped): 2 x (256 + 256) KiB stays well under Temporal's 2 MB.
+CASE_FILE_BYTES_MAX = 256 * 1024
+PROCEDURE_FILE_BYTES_MAX = 256 * 1024
 # The update ids a record remembers (through continue-as-new), so that a retried action records nothing twice.
 UPDATE_IDS_KEPT = 1000
 # JSON/TOML nesting: no document of the engine is deeper than this.
@@ -63,3 +67,54 @@ REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 ACT_WAIT_MAX_S = 600
 # An exported record read back by `enforce verify`.
 EXPORT_FILE_BYTES_MAX = 256 * 1024 * 1024
+
+# The latest date any action or step may name (a due date, an extension): far beyond any statutory clock,
+# far before date arithmetic overflows (year 9999).
+LATEST = date(2199, 12, 31)
+
+
+def _no_numbers(v: object) -> object:
+    # pydantic reads an integer as a Unix time; a date is written as a date (2020-02-21).
+    if isinstance(v, bool | int | float):
+        raise ValueError(f"{v!r} is not a date (write YYYY-MM-DD)")
+    return v
+
+
+def _in_range(d: date) -> date:
+    if d < EARLIEST:
+        raise ValueError(f"{d} is before {EARLIEST}, the earliest date allowed")
+    if d > LATEST:
+        raise ValueError(f"{d} is after {LATEST}, the latest date allowed")
+    return d
+
+
+Day = Annotated[date, BeforeValidator(_no_numbers), AfterValidator(_in_range)]
+
+
+def limit_message(err: dict) -> str | None:
+    """Pydantic's size errors, said as the limit: `at most 65536 characters`."""
+    ctx = err.get("ctx") or {}
+    if err["type"] == "string_too_long":
+        return f"at most {ctx.get('max_length')} characters"
+    if err["type"] == "too_long":
+        return f"at most {ctx.get('max_length')} items"
+    return None
+
+
+def check_file(raw: bytes, source: str, limit: int) -> str:
+    """A file's bytes as text, refused when too large or not UTF-8 (before any parsing)."""
+    from domain.errors import DataError
+
+    if len(raw) > limit:
+        raise DataError(source, "(file)", f"{len(raw)} bytes; at most {limit} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(source, "(file)", f"not UTF-8 (byte {e.start})") from None
+
+
+def check_depth(data: object, source: str) -> None:
+    from domain.errors import DataError
+
+    if depth(data) > NESTING_MAX:
+        raise DataError(source, "(file)", f"nested deeper than {NESTING_MAX} levels")

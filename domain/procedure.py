@@ -16,10 +16,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import DataError, describe_validation_error
+from domain.limits import LIST_MAX, PROCEDURE_FILE_BYTES_MAX, TEXT_MAX, Id, Short, check_depth, check_file
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=TEXT_MAX)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_bounded(cls, data: object) -> object:
+        # Every list and table of a procedure file holds at most LIST_MAX entries.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, list | dict) and len(value) > LIST_MAX:
+                    raise ValueError(f"{key}: at most {LIST_MAX} items")
+        return data
 
 
 class Power(StrEnum):
@@ -72,8 +83,8 @@ class CalendarDay(Strict):
 class CalendarSpec(Strict):
     """A jurisdiction's holidays: the `holidays` package's list, corrected to what the statute says."""
 
-    country: str = "CA"
-    subdiv: str | None = None
+    country: Id = "CA"
+    subdiv: Id | None = None
     # The package's lists by purpose: 'public' (employment standards), 'government' (federal workplaces),
     # 'optional'. None of them is an Interpretation Act's list; `include` picks the statute's names from them.
     categories: list[str] = Field(default_factory=lambda: ["public"])
@@ -147,8 +158,8 @@ class NoticeSpec(Strict):
 
 
 class AuthorityDef(Strict):
-    name: str
-    short: str
+    name: Short
+    short: Short
     statute: str
     cite: str = Field(description="The statute's short citation, e.g. 'BC PIPA'")
     jurisdiction: str
@@ -166,8 +177,8 @@ class FindingsRule(StrEnum):
 
 
 class Procedure(Strict):
-    id: str
-    title: str
+    id: Id
+    title: Short
     description: str = ""
     findings_rule: FindingsRule = FindingsRule.PROCEED_WITH_CONCURRING
     calendars: dict[str, CalendarSpec]
@@ -211,10 +222,45 @@ def parse_procedure(text: str, source: str) -> Procedure:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise DataError(source, "(file)", f"not valid TOML: {e}") from None
+    check_depth(data, source)
     try:
-        return Procedure.model_validate(data)
+        procedure = Procedure.model_validate(data)
     except Exception as e:  # pydantic.ValidationError, or a validator's ValueError
         raise describe_validation_error(source, e) from None
+    check_names(procedure, source)
+    return procedure
+
+
+def check_names(procedure: Procedure, source: str) -> None:
+    """What a procedure names outside itself, checked when its file is read (not each time a workflow decodes
+    it): the events its clocks run from, and the calendars the `holidays` package must know."""
+    import holidays
+
+    from domain.events import EVENT_TYPES  # the events know the procedure's types, not the reverse
+
+    supported = holidays.list_supported_countries()
+    for cid, spec in procedure.calendars.items():
+        if spec.country not in supported:
+            raise DataError(
+                source, f"calendars.{cid}.country", f"{spec.country!r} is not a country the holidays package knows"
+            )
+        if spec.subdiv is not None and spec.subdiv not in supported[spec.country]:
+            known = ", ".join(supported[spec.country]) or "none"
+            raise DataError(
+                source,
+                f"calendars.{cid}.subdiv",
+                f"{spec.subdiv!r} is not a subdivision of {spec.country} (known: {known})",
+            )
+    clocks = [(f"deadlines.{k}", r) for k, r in procedure.deadlines.items()]
+    for aid, auth in procedure.authorities.items():
+        clocks += [(f"authorities.{aid}.deadlines.{k}", r) for k, r in auth.deadlines.items()]
+    for where, rule in clocks:
+        named = [("trigger", rule.trigger)]
+        for field in ("met_by", "paused_by", "resumed_by"):
+            named += [(f"{field}[{i}]", t) for i, t in enumerate(getattr(rule, field))]
+        for field, t in named:
+            if t not in EVENT_TYPES:
+                raise DataError(source, f"{where}.{field}", f"{t!r} is not an event type (see domain/events.py)")
 
 
 def load_procedure(pid: str, search: list[Path] | None = None) -> Procedure:
@@ -222,10 +268,13 @@ def load_procedure(pid: str, search: list[Path] | None = None) -> Procedure:
     for folder in search or []:
         path = Path(folder) / f"{pid}.toml"
         if path.is_file():
-            return parse_procedure(path.read_text(encoding="utf-8"), str(path))
+            with path.open("rb") as f:
+                raw = f.read(PROCEDURE_FILE_BYTES_MAX + 1)
+            return parse_procedure(check_file(raw, str(path), PROCEDURE_FILE_BYTES_MAX), str(path))
     shipped = PROCEDURES_DIR / f"{pid}.toml"
     if shipped.is_file():
-        return parse_procedure(shipped.read_text(encoding="utf-8"), f"procedure {pid}")
+        source = f"procedure {pid}"
+        return parse_procedure(check_file(shipped.read_bytes(), source, PROCEDURE_FILE_BYTES_MAX), source)
     raise KeyError(pid)
 
 

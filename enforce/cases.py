@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from activities.render import template_problems
 from domain.case import CaseFile, parse_case
 from domain.errors import DataError
+from domain.limits import CASE_FILE_BYTES_MAX, check_file
 from domain.procedure import Procedure, load_procedure
 
 
-def load_case(path: Path) -> tuple[CaseFile, Procedure]:
-    """The case file and its procedure, or a DataError naming the file and the field."""
+def load_case(path: Path, today: date | None = None) -> tuple[CaseFile, Procedure]:
+    """The case file and its procedure, or a DataError naming the file and the field. `today` (default: the
+    real date) is the case clock's source: a case cannot open after it."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(CASE_FILE_BYTES_MAX + 1)
     except FileNotFoundError:
         raise DataError(source, "(file)", "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(source, "(file)", f"cannot be read: {e}") from None
+    except OSError as e:
+        raise DataError(source, "(file)", f"cannot be read: {e.strerror or e}") from None
+    text = check_file(raw, source, CASE_FILE_BYTES_MAX)
     # Procedures next to the case files (a `procedures/` folder beside them) win over the shipped ones.
     search = [path.parent / "procedures", path.parent.parent / "procedures"]
     procedures: dict[str, Procedure] = {}
@@ -27,7 +32,7 @@ def load_case(path: Path) -> tuple[CaseFile, Procedure]:
         procedures[pid] = load_procedure(pid, search)
         return procedures[pid]
 
-    case = parse_case(text, source, lookup)
+    case = parse_case(text, source, lookup, today or date.today())
     procedure = procedures[case.procedure]
     kinds = {f"notices.{event}.kind": spec.kind for event, spec in procedure.notices.items()}
     for field, problem in template_problems(procedure.id, {**kinds, "reminders": "reminder"}):

@@ -247,7 +247,7 @@ def act(
     Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
     """
     from domain.actions import parse_action
-    from domain.errors import Malformed, Rejected
+    from domain.errors import BadInput, Rejected
 
     rid = _request_id(request_id)
     seconds = _wait_seconds(wait)
@@ -256,7 +256,7 @@ def act(
         payload["to"] = to
     try:
         parsed = parse_action(action, payload)
-    except Malformed as e:
+    except BadInput as e:
         raise Failure(str(e), 2) from None
     except Rejected as e:
         raise Failure(str(e), 1) from None

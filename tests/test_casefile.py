@@ -35,7 +35,11 @@ BAD = [
     ("date as text", lambda t: t.replace("opened = 2020-02-21", 'opened = "next week"'), "opened"),
     ("missing respondent name", lambda t: t.replace('name = "Clearview AI, Inc."\n', ""), "respondent.name"),
     ("bad slug", lambda t: t.replace('slug = "clearview-ai"', 'slug = "Clearview AI"'), "slug"),
-    ("step by a stranger", lambda t: t.replace('by = "respondent"', 'by = "rcmp"', 1), "steps[0].by"),
+    (
+        "step by a stranger",
+        lambda t: t.replace('by = "respondent"', 'by = "rcmp"', 1),
+        "steps[0] (2020-07-06 record-voluntary-measure).by",
+    ),
 ]
 
 

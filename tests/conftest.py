@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
-from enforce import keys
+from enforce import keys, settings
 from tests.live import open_case
 from workflows import search_attributes as sa
 
@@ -109,3 +109,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_status["code"])
+
+
+@pytest.fixture(scope="session")
+async def cli_env(dev_env: WorkflowEnvironment, data_dir) -> AsyncIterator[dict[str, str]]:
+    """Environment for `enforce` subprocesses, with a worker on the project's task queue in this process."""
+    async with Worker(
+        dev_env.client,
+        task_queue=settings.TASK_QUEUE,
+        workflows=enforce_worker.WORKFLOWS,
+        activities=enforce_worker.ACTIVITIES,
+    ):
+        yield {
+            **os.environ,
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "ENFORCE_DATA_DIR": str(data_dir),
+        }

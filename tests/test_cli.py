@@ -9,35 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-import worker as enforce_worker
-from enforce import settings
 from tests.casefiles import ROOT, clearview_text, write_case
 from tests.live import enforce
 from workflows import search_attributes
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="session")
-async def cli_env(dev_env: WorkflowEnvironment, data_dir) -> AsyncIterator[dict[str, str]]:
-    """Environment for `enforce` subprocesses, with a worker on the project's task queue in this process."""
-    async with Worker(
-        dev_env.client,
-        task_queue=settings.TASK_QUEUE,
-        workflows=enforce_worker.WORKFLOWS,
-        activities=enforce_worker.ACTIVITIES,
-    ):
-        yield {
-            **os.environ,
-            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-            "ENFORCE_DATA_DIR": str(data_dir),
-        }
 
 
 async def show_json(env: dict[str, str], slug: str) -> dict:

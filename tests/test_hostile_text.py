@@ -14,16 +14,12 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-import worker as enforce_worker
 from activities.markdown import escape, to_html, visible
 from activities.render import render
 from domain.case import Issue, Recipient
@@ -282,37 +278,25 @@ async def test_the_report_takes_its_structure_only_from_the_template(simulated, 
 
 
 @pytest.fixture(scope="module")
-async def cli_env(dev_env: WorkflowEnvironment, data_dir) -> AsyncIterator[dict[str, str]]:
-    from enforce import settings
-
-    async with Worker(
-        dev_env.client,
-        task_queue=settings.TASK_QUEUE,
-        workflows=enforce_worker.WORKFLOWS,
-        activities=enforce_worker.ACTIVITIES,
-    ):
-        yield {
-            **os.environ,
-            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-            "ENFORCE_DATA_DIR": str(data_dir),
-            "COLUMNS": "400",
-        }
+def text_env(cli_env: dict[str, str]) -> dict[str, str]:
+    """The session's `enforce` environment (a worker on the project's queue), on a terminal wide enough."""
+    return {**cli_env, "COLUMNS": "400"}
 
 
 @pytest.fixture(scope="module")
-async def live_case(cli_env, dev_env, tmp_path_factory) -> dict[str, object]:
+async def live_case(text_env, dev_env, tmp_path_factory) -> dict[str, object]:
     """A case opened from a hostile case file, evidence recorded through `enforce act` (`description=[/]`),
     then evidence, messages and a request with every hostile string; what `show`, `timeline` and `report` print."""
     slug = f"hostile-live-{uuid.uuid4().hex[:6]}"
     # Rotated so that the title is `[/]` and the respondent `[bold red]x`.
     text = hostile_case(slug, HOSTILE[8:] + HOSTILE[:8])
     path = write_case(tmp_path_factory.mktemp("live"), text, f"{slug}.toml")
-    opened = await enforce(cli_env, "open", str(path))
+    opened = await enforce(text_env, "open", str(path))
     assert opened.returncode == 0, opened.stderr
     client = dev_env.client
     await simulate.settled(client, slug, ["opc", "oipc-bc"])
     first = await enforce(
-        cli_env, "act", slug, "record-evidence", "--as", "opc", "-f", "description=[/]", "-f", "purpose=[bold]p"
+        text_env, "act", slug, "record-evidence", "--as", "opc", "-f", "description=[/]", "-f", "purpose=[bold]p"
     )
     assert first.returncode == 0, first.stderr
     await investigations.act(client, slug, action("request-information", by="opc", items=HOSTILE))
@@ -330,7 +314,7 @@ async def live_case(cli_env, dev_env, tmp_path_factory) -> dict[str, object]:
         "report-md": ("report", slug),
         "report-html": ("report", slug, "--format", "html"),
     }.items():
-        outputs[name] = await enforce(cli_env, *args)
+        outputs[name] = await enforce(text_env, *args)
     # What `enforce watch` draws on a terminal, from the same queries.
     view = await investigations.state(client, slug)
     events = (await investigations.events(client, slug)).events

@@ -40,7 +40,7 @@ from tests.casefiles import clearview
 from tests.conftest import executable
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle
 from workflows import search_attributes as sa
-from workflows.messages import ActResult, Carried, DoneUpdate, workflow_id
+from workflows.messages import ActResult, Carried, DoneUpdate, StateView, workflow_id
 
 T0 = datetime(2020, 2, 21, 9, 0, tzinfo=UTC)
 RESPONDENT = Recipient(id="respondent", name="Clearview AI, Inc.")
@@ -130,6 +130,8 @@ def test_a_case_of_5000_events_carries_under_the_bound(tmp_path):
     encoded = size(c)
     print(f"{LONG} events: Carried {encoded} bytes (bound {CARRIED_BYTES_MAX}), tail {len(c.tail)} events")
     assert encoded < CARRIED_BYTES_MAX
+    # The `state` query answers with the state: no larger.
+    assert size(StateView(state=inv.state, clock=T0, events=inv.state.last_seq)) < encoded
     assert len(inv.events) == TAIL_EVENTS and inv.events[-1].seq == LONG
     assert len(inv.state.messages) == STATE_KEPT and len(inv.state.voluntary_measures) == STATE_KEPT
     # The head is the chain of the whole record, though the run holds only its tail.
@@ -263,6 +265,7 @@ async def test_a_case_of_full_size_fields_continues_as_new_and_acts(short_histor
         # The new run took the action, numbered after everything the runs before it recorded.
         assert result.first_seq == before.state.last_seq + 1 and result.recorded == ["MessageSent"]
         assert after.state.messages_sent == FULL + 1 and after.events > before.events
+        assert size(after) < CARRIED_FULL_BYTES_MAX
         tail = (await investigations.events(client, slug)).events
         assert tail[-1].seq == after.state.last_seq and sum(len(e.model_dump_json()) for e in tail) <= TAIL_BYTES
         assert await failed_tasks(client, slug) == []

@@ -92,7 +92,7 @@ async def settled(client: Client, slug: str, authorities: list[str]) -> investig
         await asyncio.sleep(SETTLE_POLL)
 
 
-async def _gather(client: Client, slug: str, record: list[AnyEvent]) -> None:
+async def gather(client: Client, slug: str, record: list[AnyEvent]) -> None:
     """Add to `record` the joint record's events since the last one in it. A run keeps only its recent events
     (domain.limits.TAIL_EVENTS), so the simulation reads them as they come, at every settled moment."""
     after = record[-1].seq if record else 0
@@ -106,7 +106,7 @@ async def _advance(
     env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime, record: list[AnyEvent]
 ) -> None:
     view = await settled(client, case.slug, case.authorities)
-    await _gather(client, case.slug, record)
+    await gather(client, case.slug, record)
     delta = until - view.clock
     if delta > timedelta(0):
         await env.sleep(delta)
@@ -158,7 +158,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) 
                 progress(f"{step.on} {step.action} by {step.by}")
             await _play_out(env, env.client, case, progress, events)
             view = await settled(env.client, case.slug, case.authorities)
-            await _gather(env.client, case.slug, events)
+            await gather(env.client, case.slug, events)
             if before_shutdown:
                 await before_shutdown(env.client)
     finally:

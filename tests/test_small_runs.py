@@ -8,6 +8,7 @@ in its new run."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +39,7 @@ from domain.state import fold
 from enforce import investigations
 from tests.casefiles import clearview
 from tests.conftest import executable
-from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle
+from tests.live import AUTHORITIES, action, enforce, failed_tasks, open_case, settle
 from workflows import search_attributes as sa
 from workflows.messages import ActResult, Carried, DoneUpdate, StateView, workflow_id
 
@@ -292,4 +293,10 @@ async def test_a_long_live_case_carries_under_the_bound(short_history_env, task_
         print(f"{view.state.last_seq} events in the joint record; continue-as-new inputs: {sizes}")
         assert len(sizes[workflow_id(slug)]) >= 2
         assert max(max(v) for v in sizes.values() if v) < CARRIED_BYTES_MAX
+        # Longer than its tail, the record is not exported in part: refused, nothing written.
+        out = tmp_path / "export.jsonl"
+        env = {**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host}
+        done = await enforce(env, "export", slug, "--out", str(out))
+        assert done.returncode == 1 and "a whole export needs the event store" in done.stderr, done.stderr
+        assert not out.exists()
         assert await failed_tasks(client, slug) == []

@@ -244,7 +244,7 @@ class SendMessage(Action):
             New(
                 ev.MessageSent,
                 self.by,
-                {"message_id": f"M-{len(s.messages) + 1}", "to": to, "subject": self.subject, "text": self.text},
+                {"message_id": f"M-{s.messages_sent + 1}", "to": to, "subject": self.subject, "text": self.text},
             )
         ]
 

@@ -26,6 +26,12 @@ def _digest(prev: str, body: dict) -> str:
     return hashlib.sha256((prev + canonical).encode()).hexdigest()
 
 
+def link(prev: str, body: dict) -> str:
+    """The chain's next hash: of the previous hash and one event's fields (`model_dump(mode="json")`). A record
+    keeps its head (the hash of its last event, GENESIS before the first) by linking each event it records."""
+    return _digest(prev, body)
+
+
 def chain(events: Iterable[dict]) -> list[str]:
     """JSON lines: the event's fields, `prev` (the previous line's hash) and `hash` (of prev and the event)."""
     lines, prev = [], GENESIS

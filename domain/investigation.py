@@ -6,38 +6,88 @@ The workflow owns one of these and supplies the clock; nothing here knows about 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 
 from domain import events as ev
 from domain.actions import CASE, Action, Ctx, New, decide
 from domain.case import RESPONDENT, CaseFile
+from domain.chain import GENESIS, link
 from domain.errors import Rejected
-from domain.policy import follow_ups
+from domain.limits import TAIL_BYTES, TAIL_EVENTS
+from domain.policy import Cause, follow_ups, note_cause
 from domain.procedure import Procedure
 from domain.state import InvestigationState, fold
+
+
+def _size(body: dict) -> int:
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
 
 # What follows from what settles in a few rounds; more means a rule feeds itself.
 MAX_ROUNDS = 8
 
 
 class Investigation:
+    """What a run holds: the state (the fold of every event recorded), the head of the record's hash chain,
+    the causes a clock may still start from, and only the most recent events (at most TAIL_EVENTS, at most
+    TAIL_BYTES in all). The whole record is not held here: the event store keeps it."""
+
     def __init__(self, procedure: Procedure, owner: str = CASE, events: Iterable[ev.Event] = ()):
         self.procedure = procedure
         self.owner = owner
-        self.events: list[ev.Event] = list(events)
-        self.state: InvestigationState = fold(self.events)
+        self.state: InvestigationState = InvestigationState()
+        self.head: str = GENESIS
+        self.causes: dict[int, Cause] = {}
+        # The most recent events, oldest first, and each one's size in bytes (JSON).
+        self.events: list[ev.Event] = []
+        self.sizes: list[int] = []
+        for e in events:
+            self._take(e)
+
+    @classmethod
+    def resume(
+        cls,
+        procedure: Procedure,
+        owner: str,
+        state: InvestigationState,
+        head: str,
+        tail: Iterable[ev.Event],
+        causes: Iterable[Cause],
+    ) -> Investigation:
+        """A record taken over from an earlier run: its state, chain head, recent events and open causes."""
+        inv = cls(procedure, owner)
+        inv.state, inv.head = state, head
+        inv.causes = {c.seq: c for c in causes}
+        for e in tail:
+            inv._keep(e, _size(e.model_dump(mode="json")))
+        return inv
+
+    def _keep(self, event: ev.Event, size: int) -> None:
+        self.events.append(event)
+        self.sizes.append(size)
+        while len(self.events) > 1 and (len(self.events) > TAIL_EVENTS or sum(self.sizes) > TAIL_BYTES):
+            del self.events[0], self.sizes[0]
+
+    def _take(self, event: ev.Event) -> None:
+        """Fold one event in, link it into the chain, note it as a cause, and keep it among the recent."""
+        self.state = fold([event], self.state)
+        body = event.model_dump(mode="json")
+        self.head = link(self.head, body)
+        self.causes = note_cause(self.causes, self.procedure, self.owner, event)
+        self._keep(event, _size(body))
 
     def ctx(self, now: datetime) -> Ctx:
         return Ctx(procedure=self.procedure, now=now, owner=self.owner)
 
     def events_after(self, seq: int) -> list[ev.Event]:
+        """The recent events after `seq` (only those still kept)."""
         return [e for e in self.events if e.seq > seq]
 
     def _record(self, new: New, on: datetime) -> ev.Event:
         event = new.type(seq=self.state.last_seq + 1, on=on, by=new.by, **new.fields)
-        self.state = fold([event], self.state)
-        self.events.append(event)
+        self._take(event)
         return event
 
     def record(self, news: Iterable[New], on: datetime) -> list[ev.Event]:
@@ -45,7 +95,7 @@ class Investigation:
         batch = [self._record(n, on) for n in news]
         recorded = list(batch)
         for _ in range(MAX_ROUNDS):
-            more = follow_ups(self.state, self.events, batch, self.ctx(on))
+            more = follow_ups(self.state, self.causes, batch, self.ctx(on))
             if not more:
                 return recorded
             batch = [self._record(n, on) for n in more]
@@ -64,7 +114,8 @@ class Investigation:
 
     def _trial(self) -> Investigation:
         trial = Investigation(self.procedure, self.owner)
-        trial.events, trial.state = list(self.events), self.state
+        trial.events, trial.sizes, trial.state = list(self.events), list(self.sizes), self.state
+        trial.head, trial.causes = self.head, self.causes
         return trial
 
     def check_mirror(self, events: Iterable[ev.Event]) -> None:

@@ -34,6 +34,20 @@ CASE_FILE_BYTES_MAX = 256 * 1024
 PROCEDURE_FILE_BYTES_MAX = 256 * 1024
 # The update ids a record remembers (through continue-as-new), so that a retried action records nothing twice.
 UPDATE_IDS_KEPT = 1000
+# What a run keeps of its record besides the state: the most recent events, at most this many and at most this
+# many bytes (JSON) in all. The whole record is the event store's to keep, not the workflow's.
+TAIL_EVENTS = 50
+TAIL_BYTES = 512 * 1024
+# The most recent of each history list the state shows (messages, notices served, each track's comments on the
+# findings, voluntary measures): the state stays bounded by the case's open business, the record keeps the rest.
+STATE_KEPT = 100
+# Events a record keeps as possible causes of a clock run from service (domain.policy.Cause), while not yet set.
+CAUSES_KEPT = 200
+# What a continue-as-new input (workflows.messages.Carried) stays under for a case of thousands of events whose
+# text fields are short (tests/test_small_runs.py); well under Temporal's 2 MB payload limit.
+CARRIED_BYTES_MAX = 256 * 1024
+# ... and for a case whose every text field is at its limit: the tail's bytes and as much again for the rest.
+CARRIED_FULL_BYTES_MAX = 2 * TAIL_BYTES
 # JSON/TOML nesting: no document of the engine is deeper than this.
 NESTING_MAX = 12
 # The earliest date a case, a step or a deadline may carry: before PIPEDA (2000) and the GDPR (2016),

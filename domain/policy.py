@@ -5,13 +5,16 @@ missed deadline brings; which notices an event sends. Pure functions of the stat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+
+from pydantic import BaseModel, ConfigDict
 
 from domain import events as ev
 from domain.actions import CASE, SYSTEM, Ctx, New, escalation_if_refused
 from domain.case import RESPONDENT, Recipient
 from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
+from domain.limits import CAUSES_KEPT
 from domain.notices import NoticeRequest, notice_id, senders_for
 from domain.procedure import DeadlineRule, FindingsRule, Procedure
 from domain.state import ORDER_STANDS, DeadlineState, InvestigationState, Stage
@@ -70,7 +73,55 @@ def _meets(rule: DeadlineRule, s: InvestigationState, e: ev.Event, subject: str)
     return rule.met_when == "any" or not s.unanswered
 
 
-def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, events: Sequence[ev.Event]) -> list[New]:
+class Cause(BaseModel):
+    """An event that may be served as a notice and start a clock on its service: what the clock needs of it,
+    and the event types that meet such a clock recorded after it (on its subject). Kept while its clock may
+    still start; dropped once set (`note_cause`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    type: str
+    subject: str = ""
+    comply_within_days: int | None = None
+    met: list[str] = []
+
+
+def _cause(e: ev.Event) -> Cause:
+    return Cause(seq=e.seq, type=e.type, subject=_subject(e), comply_within_days=getattr(e, "comply_within_days", None))
+
+
+def _service_rules(procedure: Procedure, owner: str, trigger: str) -> list[DeadlineRule]:
+    return [r for r in procedure.rules(owner).values() if r.runs_from == "service" and r.trigger == trigger]
+
+
+def note_cause(causes: Mapping[int, Cause], procedure: Procedure, owner: str, e: ev.Event) -> dict[int, Cause]:
+    """The causes a record keeps once `e` is recorded: each notes `e` if it may meet its clock, a clock set
+    drops its cause, and `e` becomes one if its service may start a clock here. At most CAUSES_KEPT, the
+    oldest dropped first (a notice never served, a clock met before service)."""
+    out: dict[int, Cause] = {}
+    for seq, c in causes.items():
+        if (
+            e.type not in c.met
+            and (not c.subject or _subject(e) == c.subject)
+            and any(e.type in r.met_by for r in _service_rules(procedure, owner, c.type))
+        ):
+            c = c.model_copy(update={"met": [*c.met, e.type]})
+        out[seq] = c
+    if isinstance(e, ev.DeadlineSet) and e.owner == owner:
+        tail = e.deadline_id.rsplit(":", 1)[-1]
+        if tail.isdigit():
+            out.pop(int(tail), None)
+    if _service_rules(procedure, owner, e.type):
+        out[e.seq] = _cause(e)
+    while len(out) > CAUSES_KEPT:
+        del out[next(iter(out))]
+    return out
+
+
+def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, recorded: Sequence[ev.Event], causes: Mapping[int, Cause]):
+    """The clocks `e` starts: one run from an event starts on it; one run from service starts on the notice
+    served for its cause (looked up in `causes`, which also says what already met it)."""
     # A joint clock belongs to the case and is kept in the lead's name; a track's to its authority.
     authority = s.lead if ctx.owner == CASE else ctx.owner
     if ctx.owner != CASE and not _concerns(e, authority):
@@ -78,20 +129,22 @@ def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, events: Sequence[ev.Eve
     out = []
     for key, rule in ctx.procedure.rules(ctx.owner).items():
         if rule.runs_from == "event" and rule.trigger == e.type:
-            cause, trigger = e, e.on.date()
+            cause, trigger = _cause(e), e.on.date()
+            # Met already by what was recorded with it (the rest of its batch)?
+            met = [x.type for x in recorded if x.seq > e.seq and (not cause.subject or _subject(x) == cause.subject)]
         elif rule.runs_from == "service" and isinstance(e, ev.NoticeServed) and e.cause_type == rule.trigger:
-            cause = next((x for x in events if x.seq == e.cause), None)
-            if cause is None:
+            found = causes.get(e.cause)
+            if found is None:
                 continue
-            trigger = e.delivered_at.date()
+            cause, trigger, met = found, e.delivered_at.date(), found.met
         else:
             continue
         did = f"{ctx.owner}:{key}:{cause.seq}"
         if did in s.deadlines or any(n.fields.get("deadline_id") == did for n in out):
             continue
-        subject = _subject(cause)
+        subject = cause.subject
         # What the clock asks for may already have happened (an answer before the notice was served).
-        if any(x.seq > cause.seq and _meets(rule, s, x, subject) for x in events):
+        if any(t in rule.met_by for t in met) and (rule.met_when == "any" or not s.unanswered):
             continue
         # A new trigger of the same clock on the same subject (a redraft) supersedes the running one.
         out += [
@@ -99,7 +152,7 @@ def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, events: Sequence[ev.Eve
             for d in s.open_deadlines
             if d.owner == ctx.owner and d.rule == key and d.subject == subject
         ]
-        count = getattr(cause, "comply_within_days", None) or rule.count
+        count = cause.comply_within_days or rule.count
         out.append(
             New(
                 ev.DeadlineSet,
@@ -227,13 +280,13 @@ def _decided_by_record(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New
     return []
 
 
-def follow_ups(s: InvestigationState, events: Sequence[ev.Event], recorded: Sequence[ev.Event], ctx: Ctx) -> list[New]:
+def follow_ups(s: InvestigationState, causes: Mapping[int, Cause], recorded: Sequence[ev.Event], ctx: Ctx) -> list[New]:
     """What the events just recorded bring with them, here (in `ctx.owner`'s workflow)."""
     out: list[New] = []
     for e in recorded:
         if e.type.startswith("Deadline") or s.stage == Stage.CLOSED and not isinstance(e, ev.InvestigationClosed):
             continue
-        out += _start(s, ctx, e, events)
+        out += _start(s, ctx, e, recorded, causes)
         out += _move_clocks(s, ctx, e)
         out += _decided_by_record(s, ctx, e)
     # Several events of one batch can move the same clock (three answers meet one response deadline): once.

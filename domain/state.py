@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain import events as ev
 from domain.case import Issue, Party, Recipient
+from domain.limits import STATE_KEPT
 
 
 class Stage(StrEnum):
@@ -171,7 +172,9 @@ class InvestigationState(Frozen):
     recommendations: list[RecommendationState] = []
     requests: list[InformationRequest] = []
     evidence: list[Evidence] = []
+    # The most recent STATE_KEPT messages; how many were ever sent (which numbers the next).
     messages: list[Message] = []
+    messages_sent: int = 0
     voluntary_measures: list[str] = []
     last_seq: int = 0
 
@@ -265,8 +268,15 @@ def _(e: ev.InvestigationOpened, s: InvestigationState) -> dict:
 
 
 def _replace_notice(s: InvestigationState, record: NoticeRecord) -> dict:
-    # A notice that failed and is later served again keeps one line, its latest status.
-    return {"notices": [n for n in s.notices if n.notice_id != record.notice_id] + [record]}
+    # A notice that failed and is later served again keeps one line, its latest status. Every undelivered
+    # notice stays; of the served ones, the most recent STATE_KEPT.
+    notices = [n for n in s.notices if n.notice_id != record.notice_id] + [record]
+    served = sum(n.status == "served" for n in notices)
+    while served > STATE_KEPT:
+        oldest = next(i for i, n in enumerate(notices) if n.status == "served")
+        del notices[oldest]
+        served -= 1
+    return {"notices": notices}
 
 
 @_evolve.register
@@ -330,18 +340,18 @@ def _(e: ev.EvidenceShared, s: InvestigationState) -> dict:
 @_evolve.register
 def _(e: ev.MessageSent, s: InvestigationState) -> dict:
     message = Message(message_id=e.message_id, sender=e.by, to=e.to, subject=e.subject, on=e.on)
-    return {"messages": [*s.messages, message]}
+    return {"messages": [*s.messages, message][-STATE_KEPT:], "messages_sent": s.messages_sent + 1}
 
 
 @_evolve.register
 def _(e: ev.FindingsCommented, s: InvestigationState) -> dict:
-    return _set_track(s, e.authority, comments=[*s.tracks[e.authority].comments, e.comments])
+    return _set_track(s, e.authority, comments=[*s.tracks[e.authority].comments, e.comments][-STATE_KEPT:])
 
 
 @_evolve.register
 def _(e: ev.VoluntaryMeasureTaken, s: InvestigationState) -> dict:
     # Recorded, and nothing closes: a partial remedy leaves the investigation open.
-    return {"voluntary_measures": [*s.voluntary_measures, e.description]}
+    return {"voluntary_measures": [*s.voluntary_measures, e.description][-STATE_KEPT:]}
 
 
 @_evolve.register

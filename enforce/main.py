@@ -418,6 +418,7 @@ def export(
     async def go() -> None:
         client = await connect()
         found = await _events(client, slug, record=record)
+        _whole(found, record)
         lines = export_lines(
             (e.model_dump(mode="json") for e in found),
             case=slug,
@@ -428,6 +429,16 @@ def export(
         out.print(plain(f"{len(found)} events of {record} written to {out_file}, with their head"), highlight=False)
 
     _run(go())
+
+
+def _whole(events: list, record: str) -> None:
+    """A record read through its workflow is only its recent events (domain.limits.TAIL_EVENTS): one that no
+    longer starts at its first event cannot be exported or compared whole until the event store keeps it."""
+    if events and events[0].seq != 1:
+        raise Failure(
+            f"{record} holds {events[-1].seq} events and its run keeps only the last {len(events)}: "
+            "a whole export needs the event store"
+        )
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -467,6 +478,7 @@ async def _live_chain(record: str, slug: str, timeout: float) -> list[str]:
 
     client = await asyncio.wait_for(connect(), timeout)
     view = await asyncio.wait_for(investigations.events(client, slug, record=record), timeout)
+    _whole(view.events, record)
     return chain(e.model_dump(mode="json") for e in view.events)
 
 

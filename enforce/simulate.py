@@ -92,8 +92,21 @@ async def settled(client: Client, slug: str, authorities: list[str]) -> investig
         await asyncio.sleep(SETTLE_POLL)
 
 
-async def _advance(env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime) -> None:
+async def gather(client: Client, slug: str, record: list[AnyEvent]) -> None:
+    """Add to `record` the joint record's events since the last one in it. A run keeps only its recent events
+    (domain.limits.TAIL_EVENTS), so the simulation reads them as they come, at every settled moment."""
+    after = record[-1].seq if record else 0
+    new = (await investigations.events(client, slug, after)).events
+    if new and new[0].seq != after + 1:
+        raise SimulationError(f"events {after + 1}-{new[0].seq - 1} left the record's tail before they were read")
+    record.extend(new)
+
+
+async def _advance(
+    env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime, record: list[AnyEvent]
+) -> None:
     view = await settled(client, case.slug, case.authorities)
+    await gather(client, case.slug, record)
     delta = until - view.clock
     if delta > timedelta(0):
         await env.sleep(delta)
@@ -134,17 +147,18 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) 
             # Without search attributes: the time-skipping test server knows none.
             await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
             progress(f"opened {case.slug} on {case.opened}")
+            events: list[AnyEvent] = []
             for i, step in enumerate(case.steps):
-                await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC))
+                await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
                 action = parse_action(step.action, {"by": step.by, **step.fields()})
                 try:
                     await investigations.act(env.client, case.slug, action)
                 except Rejected as e:
                     raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
                 progress(f"{step.on} {step.action} by {step.by}")
-            await _play_out(env, env.client, case, progress)
+            await _play_out(env, env.client, case, progress, events)
             view = await settled(env.client, case.slug, case.authorities)
-            events = (await investigations.events(env.client, case.slug)).events
+            await gather(env.client, case.slug, events)
             if before_shutdown:
                 await before_shutdown(env.client)
     finally:
@@ -152,7 +166,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) 
     return SimulationResult(slug=case.slug, data_dir=os.environ["ENFORCE_DATA_DIR"], events=events, state=view.state)
 
 
-async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress) -> None:
+async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress, record: list[AnyEvent]) -> None:
     """After the last step, let the clocks still running do their work, until the case closes or none runs."""
     while True:
         view = await settled(client, case.slug, case.authorities)
@@ -162,4 +176,4 @@ async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, pr
         if nxt is None:
             return
         progress(f"clock: {nxt.summary} runs out {nxt.due}")
-        await _advance(env, client, case, datetime.combine(nxt.due + timedelta(days=1), STEP_TIME, tzinfo=UTC))
+        await _advance(env, client, case, datetime.combine(nxt.due + timedelta(days=1), STEP_TIME, tzinfo=UTC), record)

@@ -1,4 +1,4 @@
-"""A long case continues as new when Temporal suggests it, carrying its whole record and its clock.
+"""A long case continues as new when Temporal suggests it, carrying its state, recent events and its clock.
 
 A dev server started for this test suggests continue-as-new after a short history (a dynamic config value),
 so the real suggestion, not a test switch in the workflow, drives it."""
@@ -51,7 +51,7 @@ async def test_the_record_survives_continue_as_new(short_history_env, task_queue
 
         desc = await client.get_workflow_handle(workflow_id(slug)).describe()
         assert desc.run_id != first_run, "the joint record did not continue as new"
-        # The new run holds the whole record, and goes on taking actions.
+        # The new run holds the record (short enough to be all in its tail), and goes on taking actions.
         result = await investigations.act(
             client, slug, action("answer-recommendations", by="respondent", answers={"R1": "refused"})
         )

@@ -38,11 +38,12 @@ class InvestigationWorkflow(CaseRecord):
         self.case = input.case
         carried = input.carried
         clock = carried.clock if carried else CaseClock.starting(workflow.now(), input.case.opened)
-        self._setup(Investigation(input.procedure, CASE, carried.events if carried else []), clock, carried)
+        inv = carried.record(input.procedure, CASE) if carried else Investigation(input.procedure, CASE)
+        self._setup(inv, clock, carried)
 
     @workflow.run
     async def run(self, input: InvestigationInput) -> InvestigationResult:
-        if not self.inv.events:
+        if self.inv.state.last_seq == 0:
             recorded = pure(self.inv.open, self.case, self.now())
             workflow.logger.info("investigation opened", extra={"slug": self.case.slug})
             await self.start_tracks(recorded[0])
@@ -67,7 +68,7 @@ class InvestigationWorkflow(CaseRecord):
         return InvestigationResult(
             slug=state.slug,
             stage=state.stage,
-            events=len(self.inv.events),
+            events=self.inv.state.last_seq,
             outcomes={a: t.outcome for a, t in state.tracks.items()},
         )
 

@@ -7,8 +7,11 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from domain.case import CaseFile
+from domain.chain import GENESIS
 from domain.clock import CaseClock
 from domain.events import AnyEvent
+from domain.investigation import Investigation
+from domain.policy import Cause
 from domain.procedure import Procedure
 from domain.state import InvestigationState, Stage
 
@@ -37,17 +40,32 @@ class DoneUpdate(BaseModel):
 
 
 class Carried(BaseModel):
-    """What a continued-as-new run takes over: the whole record and the case clock, and what keeps retries
-    and batches between records safe across runs."""
+    """What a continued-as-new run takes over: the state (not the whole record), where the record stands (its
+    last seq and the head of its hash chain), its most recent events and the causes a clock may still start
+    from, the case clock, and what keeps retries and batches between records safe across runs.
 
-    events: list[AnyEvent]
+    `events` is what runs before this change carried instead (the whole record): a run continued by one of
+    them folds it on start."""
+
     clock: CaseClock
+    state: InvestigationState | None = None
+    last_seq: int = 0
+    head: str = GENESIS
+    tail: list[AnyEvent] = []
+    causes: list[Cause] = []
+    events: list[AnyEvent] = []
     # The last batch number sent to each record of the case, and heard from each (by workflow id).
     sent: dict[str, int] = {}
     heard: dict[str, int] = {}
     # Batches and signals refused so far, and the most recent updates recorded (oldest first).
     dropped: int = 0
     updates: list[DoneUpdate] = []
+
+    def record(self, procedure: Procedure, owner: str) -> Investigation:
+        """The record this run goes on with."""
+        if self.state is None:
+            return Investigation(procedure, owner, self.events)
+        return Investigation.resume(procedure, owner, self.state, self.head, self.tail, self.causes)
 
 
 class InvestigationInput(BaseModel):
@@ -94,6 +112,7 @@ class EventsQuery(BaseModel):
 
 
 class EventsView(BaseModel):
+    # The recent events a run keeps (domain.limits.TAIL_EVENTS, TAIL_BYTES), not necessarily the whole record.
     events: list[AnyEvent]
 
 

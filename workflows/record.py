@@ -142,9 +142,14 @@ class CaseRecord:
     def carry(self) -> Carried:
         """What the next run takes over."""
         done = list(self.done.items())[-UPDATE_IDS_KEPT:]
+        inv = self.inv
         return Carried(
-            events=self.inv.events,
             clock=self.clock,
+            state=inv.state,
+            last_seq=inv.state.last_seq,
+            head=inv.head,
+            tail=inv.events,
+            causes=list(inv.causes.values()),
             sent=self.sent,
             heard=self.heard,
             dropped=self.dropped,
@@ -491,13 +496,16 @@ class CaseRecord:
         return StateView(
             state=state,
             clock=self.now(),
-            events=len(self.inv.events),
+            events=self.inv.state.last_seq,
             pending=len(self.pending),
             dropped=self.dropped,
         )
 
     @workflow.query(name="events")
     def query_events(self, q: RawValue = None) -> EventsView:
+        """The recent events after `after`: only those this run keeps (at most TAIL_EVENTS, TAIL_BYTES in
+        all), so the answer stays small however long the case. The whole record is the event store's to
+        give, which comes next; until then a record longer than the tail is answered in part."""
         query = self._query_input("events", q, EventsQuery)
         events = self.inv.events_after(query.after)
         if query.as_party:

@@ -25,7 +25,9 @@ class AuthorityTrackWorkflow(CaseRecord):
         self.opened = input.opened
         carried = input.carried
         self._setup(
-            Investigation(input.procedure, input.authority, carried.events if carried else []),
+            carried.record(input.procedure, input.authority)
+            if carried
+            else Investigation(input.procedure, input.authority),
             carried.clock if carried else input.clock,
             carried,
         )
@@ -36,7 +38,7 @@ class AuthorityTrackWorkflow(CaseRecord):
 
     @workflow.run
     async def run(self, input: TrackInput) -> InvestigationResult:
-        if not self.inv.events:
+        if self.inv.state.last_seq == 0:
             recorded = pure(self.inv.mirror, input.opened)
             await self.after(recorded, {recorded[0].seq})
         else:
@@ -50,7 +52,7 @@ class AuthorityTrackWorkflow(CaseRecord):
         return InvestigationResult(
             slug=state.slug,
             stage=state.stage,
-            events=len(self.inv.events),
+            events=self.inv.state.last_seq,
             outcomes={self.authority: state.tracks[self.authority].outcome},
         )
 

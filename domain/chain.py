@@ -26,6 +26,12 @@ def _digest(prev: str, body: dict) -> str:
     return hashlib.sha256((prev + canonical).encode()).hexdigest()
 
 
+def link(prev: str, body: dict) -> str:
+    """The chain link after `prev` for one event body (`model_dump(mode="json")`): what `chain` writes as
+    `hash`, and what the event store keeps per row, so a workflow can compute the same head deterministically."""
+    return _digest(prev, body)
+
+
 def chain(events: Iterable[dict]) -> list[str]:
     """JSON lines: the event's fields, `prev` (the previous line's hash) and `hash` (of prev and the event)."""
     lines, prev = [], GENESIS

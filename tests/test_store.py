@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import stat
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -85,14 +85,19 @@ async def test_concurrent_appends_of_one_batch_write_once(store, bodies):
 
 
 def test_as_of_fold_holds_only_events_up_to_that_date(store, bodies):
-    store.append(RECORD, linked(bodies))
-    cut = datetime.fromisoformat(bodies[len(bodies) // 2]["on"]).date()
+    # The events of one record a day apart (event n on day n), so a date cuts the record after an event.
+    spread = []
+    for b in bodies:
+        on = datetime.fromisoformat(b["on"]) + timedelta(days=b["seq"])
+        spread.append({**b, "on": on.isoformat().replace("+00:00", "Z") if b["on"].endswith("Z") else on.isoformat()})
+    store.append(RECORD, linked(spread))
+    issued = next(b for b in spread if b["type"] == "FindingsIssued")
+    cut = datetime.fromisoformat(issued["on"]).date() - timedelta(days=1)
     rows = store.read(RECORD, upto=cut)
-    expected = [b for b in bodies if datetime.fromisoformat(b["on"]).date() <= cut]
-    assert 0 < len(rows) < len(bodies) or len(expected) == len(bodies)
-    assert [r.body for r in rows] == expected
-    state = fold(EVENT_ADAPTER.validate_python(r.body) for r in rows)
-    assert state == fold(EVENT_ADAPTER.validate_python(b) for b in expected)
+    assert [r.seq for r in rows] == list(range(1, issued["seq"]))
+    then = fold(EVENT_ADAPTER.validate_python(r.body) for r in rows)
+    now = fold(EVENT_ADAPTER.validate_python(b) for b in spread)
+    assert then.stage != now.stage  # before the findings were issued the case was at another stage
 
 
 def test_an_unwritable_store_is_unavailable(tmp_path, bodies):
@@ -101,3 +106,97 @@ def test_an_unwritable_store_is_unavailable(tmp_path, bodies):
     (folder / "record.db").mkdir()  # a folder where the file should be: cannot be opened as a database
     with pytest.raises(StoreUnavailable):
         Store(f"sqlite:///{folder / 'record.db'}").append(RECORD, linked(bodies))
+
+
+# The activity, in a real worker on the time-skipping server, called by a tiny workflow.
+
+from temporalio import workflow  # noqa: E402
+from temporalio.client import WorkflowFailureError  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
+
+from activities.store import (  # noqa: E402
+    APPEND_RETRY,
+    APPEND_TIMEOUT,
+    AppendInput,
+    AppendResult,
+    StoredEvent,
+    append_events,
+)
+from tests.conftest import executable  # noqa: E402
+
+
+@workflow.defn(sandboxed=False)
+class AppendTwice:
+    @workflow.run
+    async def run(self, req: AppendInput) -> list[AppendResult]:
+        out = []
+        for _ in range(2):
+            out.append(
+                await workflow.execute_activity(
+                    append_events, req, start_to_close_timeout=APPEND_TIMEOUT, retry_policy=APPEND_RETRY
+                )
+            )
+        return out
+
+
+@pytest.fixture
+async def worker_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=executable("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    async with Worker(
+        env.client,
+        task_queue="store-test",
+        workflows=[AppendTwice],
+        activities=[append_events],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        yield env
+    await env.shutdown()
+
+
+def _input(bodies) -> AppendInput:
+    return AppendInput(record=RECORD, events=[StoredEvent(body=b, link=lnk) for b, lnk in linked(bodies)])
+
+
+async def _run(env, req: AppendInput, wid: str) -> list[AppendResult]:
+    return await env.client.execute_workflow(AppendTwice.run, req, id=wid, task_queue="store-test")
+
+
+async def test_the_activity_appends_once_when_called_twice(worker_env, tmp_path, monkeypatch, bodies):
+    url = f"sqlite:///{tmp_path / 'record.db'}"
+    monkeypatch.setenv("ENFORCE_RECORD_URL", url)
+    first, second = await _run(worker_env, _input(bodies), "append-twice")
+    assert (first.appended, second.appended) == (len(bodies), 0)
+    assert first.head == second.head == linked(bodies)[-1][1]
+    assert [r.body for r in Store(url).read(RECORD)] == bodies
+
+
+async def test_a_conflict_fails_the_workflow_without_retrying(worker_env, tmp_path, monkeypatch, bodies):
+    url = f"sqlite:///{tmp_path / 'record.db'}"
+    monkeypatch.setenv("ENFORCE_RECORD_URL", url)
+    Store(url).append(RECORD, linked(bodies))
+    other = [{**bodies[0], "by": "respondent"}]
+    with pytest.raises(WorkflowFailureError) as failed:
+        await _run(worker_env, _input(other), "append-conflict")
+    cause = failed.value.cause.cause
+    assert cause.type == "RecordConflict" and "event 1" in cause.message
+    assert [r.body for r in Store(url).read(RECORD)] == bodies
+
+
+async def test_a_store_down_is_retried_until_it_is_back(worker_env, tmp_path, monkeypatch, bodies):
+    path = tmp_path / "record.db"
+    path.mkdir()  # the store cannot be opened while a folder stands where its file goes
+    monkeypatch.setenv("ENFORCE_RECORD_URL", f"sqlite:///{path}")
+    handle = await worker_env.client.start_workflow(
+        AppendTwice.run, _input(bodies), id="append-down", task_queue="store-test"
+    )
+    await asyncio.sleep(3)
+    desc = await handle.describe()
+    assert desc.status.name == "RUNNING"
+    path.rmdir()
+    first, _ = await asyncio.wait_for(handle.result(), 60)
+    assert first.appended == len(bodies)
+    assert len(Store(f"sqlite:///{path}").read(RECORD)) == len(bodies)

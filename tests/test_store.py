@@ -200,3 +200,21 @@ async def test_a_store_down_is_retried_until_it_is_back(worker_env, tmp_path, mo
     first, _ = await asyncio.wait_for(handle.result(), 60)
     assert first.appended == len(bodies)
     assert len(Store(f"sqlite:///{path}").read(RECORD)) == len(bodies)
+
+
+def test_stats_count_what_the_stored_record_holds(store, bodies):
+    from domain.stats import stats
+
+    store.append(RECORD, linked(bodies))
+    events = [EVENT_ADAPTER.validate_python(r.body) for r in store.read(RECORD)]
+    figures = stats([events])
+    # By hand: the record opens one case (2021, its procedure), none closed; one deadline was set and met.
+    opened = bodies[0]
+    assert figures["opened"] == {f"{opened['opened'][:4]} {opened['procedure']}": 1}
+    assert figures["closed"] == {}
+    sets = [b for b in bodies if b["type"] == "DeadlineSet"]
+    mets = [b for b in bodies if b["type"] == "DeadlineMet"]
+    assert len(sets) >= 1 and len(mets) == 1
+    kind = next(b for b in sets if b["deadline_id"] == mets[0]["deadline_id"])
+    assert figures["deadlines_met"] == {f"{kind['authority']} {kind['kind']}": 1}
+    assert figures["deadlines_missed"] == {}

@@ -12,13 +12,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.notices import serve_notice
+from activities.store import append_events
 from enforce import keys, logs, settings
 from enforce.connect import Unreachable, connect
 from workflows.investigation import InvestigationWorkflow
 from workflows.track import AuthorityTrackWorkflow
 
 WORKFLOWS = [InvestigationWorkflow, AuthorityTrackWorkflow]
-ACTIVITIES = [serve_notice]
+ACTIVITIES = [serve_notice, append_events]
 
 log = structlog.get_logger("enforce.worker")
 

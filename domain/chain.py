@@ -27,8 +27,8 @@ def _digest(prev: str, body: dict) -> str:
 
 
 def link(prev: str, body: dict) -> str:
-    """The chain's next hash: of the previous hash and one event's fields (`model_dump(mode="json")`). A record
-    keeps its head (the hash of its last event, GENESIS before the first) by linking each event it records."""
+    """The chain link after `prev` for one event body (`model_dump(mode="json")`): what `chain` writes as
+    `hash`, and what the event store keeps per row, so a workflow can compute the same head deterministically."""
     return _digest(prev, body)
 
 

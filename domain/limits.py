@@ -35,8 +35,9 @@ PROCEDURE_FILE_BYTES_MAX = 256 * 1024
 # The update ids a record remembers (through continue-as-new), so that a retried action records nothing twice.
 UPDATE_IDS_KEPT = 1000
 # What a run keeps of its record besides the state: the most recent events, at most this many and at most this
-# many bytes (JSON) in all. The whole record is the event store's to keep, not the workflow's.
-TAIL_EVENTS = 50
+# many bytes (JSON) in all. The whole record is the event store's to keep, not the workflow's; until the
+# commands read the store, a run keeps enough for a case's whole life (Clearview to closure: 72 events).
+TAIL_EVENTS = 1000
 TAIL_BYTES = 512 * 1024
 # The most recent of each history list the state shows (messages, notices served, each track's comments on the
 # findings, voluntary measures): the state stays bounded by the case's open business, the record keeps the rest.
@@ -45,7 +46,7 @@ STATE_KEPT = 100
 CAUSES_KEPT = 200
 # What a continue-as-new input (workflows.messages.Carried) stays under for a case of thousands of events whose
 # text fields are short (tests/test_small_runs.py); well under Temporal's 2 MB payload limit.
-CARRIED_BYTES_MAX = 256 * 1024
+CARRIED_BYTES_MAX = TAIL_BYTES + 256 * 1024
 # ... and for a case whose every text field is at its limit: the tail's bytes and as much again for the rest.
 CARRIED_FULL_BYTES_MAX = 2 * TAIL_BYTES
 # JSON/TOML nesting: no document of the engine is deeper than this.

@@ -190,7 +190,8 @@ def test_the_tail_holds_no_more_bytes_than_its_bound(tmp_path):
     for i in range(20):
         inv.execute(
             parse_action(
-                "message", {"by": "opc", "to": ["all"], "subject": "s" * SHORT_MAX, "text": (str(i) * TEXT_MAX)[:TEXT_MAX]}
+                "message",
+                {"by": "opc", "to": ["all"], "subject": "s" * SHORT_MAX, "text": (str(i) * TEXT_MAX)[:TEXT_MAX]},
             ),
             T0,
         )
@@ -241,7 +242,9 @@ async def first_run(client, wid: str) -> str:
 
 def full_message(i: int):
     # Every field a party writes at its limit: the subject is one line (SHORT_MAX), the text TEXT_MAX.
-    return action("message", by="opc", to=["all"], subject=chr(65 + i % 26) * SHORT_MAX, text=(str(i) * TEXT_MAX)[:TEXT_MAX])
+    return action(
+        "message", by="opc", to=["all"], subject=chr(65 + i % 26) * SHORT_MAX, text=(str(i) * TEXT_MAX)[:TEXT_MAX]
+    )
 
 
 async def test_a_case_of_full_size_fields_continues_as_new_and_acts(short_history_env, task_queue, tmp_path, slug):

@@ -476,6 +476,13 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
         if created:
             out.print(f"Registered search attributes: {', '.join(created)}")
 
+        from enforce import codec
+
+        if not os.environ.get("ENFORCE_CODEC_KEY"):
+            keys, created_keys = codec.ensure_key_file()
+            if created_keys:
+                out.print(f"Created the payload codec's key set {keys} (0600): keep it, cases need it to open")
+
         worker_pid = state.get("worker_pid")
         cmd = worker_command()
         marker = state.get("worker_marker") or _worker_marker(cmd)

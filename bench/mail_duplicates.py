@@ -36,10 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiosmtpd.controller import Controller  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from enforce import investigations, settings  # noqa: E402
+from enforce import codec, investigations, settings  # noqa: E402
 from enforce.cases import load_case  # noqa: E402
 from tests.casefiles import smtp_case_text, write_case  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
@@ -95,7 +94,7 @@ async def run(args: argparse.Namespace) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
         dev_server_log_level="error",
     )
     worker_env = {

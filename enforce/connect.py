@@ -1,14 +1,13 @@
 """One way to reach Temporal, shared by the CLI, the worker and the tests: the SDK's environment
 configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS*, TEMPORAL_API_KEY, config profiles) and the
-pydantic data converter."""
+one data converter (enforce.codec: pydantic payloads, encrypted)."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
-from enforce import settings
+from enforce import codec, settings
 
 
 class Unreachable(Exception):
@@ -28,11 +27,23 @@ def connect_config() -> dict:
     return config
 
 
+class NoCodecKeys(Unreachable):
+    """No key set to seal and open payloads with: reaching Temporal would be of no use."""
+
+    def __init__(self, cause: codec.CodecKeyError):
+        Exception.__init__(self, str(cause))
+        self.address = ""
+
+
 async def connect() -> Client:
     config = connect_config()
     address = config.get("target_host", settings.temporal_address())
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        converter = codec.data_converter()
+    except codec.CodecKeyError as e:
+        raise NoCodecKeys(e) from None
+    try:
+        return await Client.connect(**config, data_converter=converter)
     except Exception as e:  # the SDK raises RuntimeError with a transport message
         cause = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise Unreachable(address, cause) from None

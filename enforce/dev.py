@@ -483,6 +483,14 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
         except OSError as e:
             where = settings.record_keys_file()
             raise DevError(f"cannot create the record key set {where}: {e.strerror or e}") from None
+
+        from enforce import codec
+
+        if not os.environ.get("ENFORCE_CODEC_KEY"):
+            codec_keys, created_keys = codec.ensure_key_file()
+            if created_keys:
+                out.print(f"Created the payload codec's key set {codec_keys} (0600): keep it, cases need it to open")
+
         worker_pid = state.get("worker_pid")
         cmd = worker_command()
         marker = state.get("worker_marker") or _worker_marker(cmd)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +25,7 @@ from domain.errors import Rejected
 from domain.events import AnyEvent
 from domain.procedure import Procedure
 from domain.state import DeadlineState, InvestigationState, Track
-from enforce import investigations, keys, settings
+from enforce import codec, investigations, keys, settings
 
 # Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
 STEP_TIME = time(12, 0)
@@ -120,12 +119,13 @@ async def run(
     before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
 ) -> SimulationResult:
     # A simulation's notices go to a folder of their own, never into a live case's outbox.
+    converter = _converter()  # before the data dir moves: the keys are the configured ones
     data = settings.data_dir() / "simulations" / case.slug
     shutil.rmtree(data, ignore_errors=True)
     before = os.environ.get("ENFORCE_DATA_DIR")
     os.environ["ENFORCE_DATA_DIR"] = str(data)
     try:
-        return await _run(case, procedure, progress, before_shutdown)
+        return await _run(case, procedure, progress, before_shutdown, converter)
     finally:
         if before is None:
             os.environ.pop("ENFORCE_DATA_DIR", None)
@@ -133,11 +133,17 @@ async def run(
             os.environ["ENFORCE_DATA_DIR"] = before
 
 
-async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown) -> SimulationResult:
+def _converter():
+    """The live converter; with a key of the simulation's own when none is configured here (a simulation's
+    server and its history end with it)."""
+    return codec.data_converter(None if codec.configured() else codec.KeySet.generate())
+
+
+async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter) -> SimulationResult:
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server(), data_converter=pydantic_data_converter, runtime=quiet_runtime()
+        test_server_existing_path=test_server(), data_converter=converter, runtime=quiet_runtime()
     )
     try:
         queue = f"simulate-{case.slug}"

@@ -2,12 +2,17 @@
 
 Run it when a workflow change is deliberate and guarded by `workflow.patched`: keep the old histories (they
 are what running cases look like) and add new ones beside them, named by date.
+
+The histories are recorded through the project's data converter, encrypted, into tests/histories/encrypted/
+with the TEST key set kept there (TEST-ONLY-codec-keys.json, made on the first recording, never a real key).
+The plaintext histories in tests/histories/ were recorded before the codec; they stay, and still replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -19,11 +24,19 @@ from enforce import simulate  # noqa: E402
 from enforce.cases import load_case  # noqa: E402
 from workflows.messages import track_id, workflow_id  # noqa: E402
 
-OUT = ROOT / "tests" / "histories"
+ENCRYPTED = ROOT / "tests" / "histories" / "encrypted"
+TEST_KEYS = ENCRYPTED / "TEST-ONLY-codec-keys.json"
 
 
 async def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+    from enforce import codec
+
+    out = ENCRYPTED
+    out.mkdir(parents=True, exist_ok=True)
+    if not TEST_KEYS.exists():
+        codec.KeySet.generate("test-only-replay").write(TEST_KEYS)
+    os.environ.pop("ENFORCE_CODEC_KEY", None)
+    os.environ["ENFORCE_CODEC_KEYS"] = str(TEST_KEYS)
     stamp = date.today().isoformat()
     for casefile in ("clearview.toml", "rcmp.toml"):
         case, procedure = load_case(ROOT / "cases" / casefile)
@@ -32,7 +45,7 @@ async def main() -> None:
         async def keep(client, ids=ids) -> None:
             for wid in ids:
                 history = await client.get_workflow_handle(wid).fetch_history()
-                path = OUT / f"{stamp}-{wid}.json"
+                path = out / f"{stamp}-{wid}.json"
                 path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                 print(f"wrote {path.relative_to(ROOT)}")
 

@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
-from enforce import keys, settings
+from enforce import codec, keys, settings
 from tests.live import open_case
 from workflows import search_attributes as sa
 
@@ -42,12 +41,22 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def codec_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's own codec key set, named by ENFORCE_CODEC_KEYS for every client, worker and subprocess."""
+    os.environ.pop("ENFORCE_CODEC_KEY", None)
+    path = tmp_path_factory.mktemp("keys") / "codec-keys.json"
+    codec.KeySet.generate("test-session").write(path)
+    os.environ["ENFORCE_CODEC_KEYS"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server: years of timers in seconds. It knows no custom search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=executable("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
     )
     yield env
     await env.shutdown()
@@ -59,7 +68,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=executable("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
         dev_server_log_level="error",
     )
     yield env
@@ -72,7 +81,7 @@ async def running(task_queue, tmp_path, slug):
     own: the test server's clock is global, and a worker stopped with an activity in flight can leave its time
     skipping locked (sdk-java#1138), so no test inherits another's."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
     )
     try:
         async with Worker(

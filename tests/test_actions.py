@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -22,7 +21,7 @@ import worker as enforce_worker
 from domain.actions import ACTIONS, parse_action
 from domain.errors import Rejected
 from domain.state import fold
-from enforce import investigations
+from enforce import codec, investigations
 from tests.conftest import executable
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from workflows.messages import workflow_id
@@ -153,7 +152,7 @@ def background(tmp_path_factory) -> Iterator[tuple[asyncio.AbstractEventLoop, Cl
 
     async def host() -> None:
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=executable("temporal-test-server"), data_converter=pydantic_data_converter
+            test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
         )
         queue = f"prop-{uuid.uuid4().hex[:6]}"
         async with Worker(

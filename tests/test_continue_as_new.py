@@ -6,13 +6,12 @@ so the real suggestion, not a test switch in the workflow, drives it."""
 from __future__ import annotations
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
 from domain.state import fold
-from enforce import investigations
+from enforce import codec, investigations
 from tests.conftest import executable
 from tests.live import action, failed_tasks, open_case, settle, to_recommendations
 from workflows import search_attributes as sa
@@ -27,7 +26,7 @@ async def short_history_env():
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=executable("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
         dev_server_log_level="error",
         dev_server_extra_args=[
             "--dynamic-config-value",

@@ -18,7 +18,6 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import RawValue
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -27,7 +26,7 @@ import worker as enforce_worker
 from domain import events as ev
 from domain.actions import ACTIONS
 from domain.limits import ACTION_BYTES_MAX, NESTING_MAX, QUERY_BYTES_MAX, SIGNAL_BYTES_MAX
-from enforce import investigations, keys
+from enforce import codec, investigations, keys
 from tests.conftest import executable
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from tests.test_stock_cli import temporal
@@ -327,7 +326,7 @@ async def short_history_env():
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=executable("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
         dev_server_log_level="error",
         dev_server_extra_args=["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
     )

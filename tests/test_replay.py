@@ -1,6 +1,9 @@
 """Replay: every history committed under tests/histories/ must replay on today's workflow code, with the
 same data converter the worker uses. A change that would break a running case fails here; guard it with
-`workflow.patched` and record new histories beside the old (scripts/record_histories.py)."""
+`workflow.patched` and record new histories beside the old (scripts/record_histories.py).
+
+tests/histories/*.json were recorded before the codec (plaintext payloads, which the codec passes through);
+tests/histories/encrypted/ holds histories recorded through it, with the TEST key set they were sealed with."""
 
 from __future__ import annotations
 
@@ -9,12 +12,15 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 import worker as enforce_worker
+from enforce import codec
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+PLAIN = Path(__file__).parent / "histories"
+ENCRYPTED = PLAIN / "encrypted"
+TEST_KEYS = ENCRYPTED / "TEST-ONLY-codec-keys.json"
+HISTORIES = sorted(PLAIN.glob("*.json")) + sorted(ENCRYPTED.glob("2*.json"))
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -24,12 +30,21 @@ def test_there_are_histories_to_replay():
         for p in HISTORIES
     }
     assert kinds == {"Investigation", "AuthorityTrack"}
+    assert {p.parent for p in HISTORIES} == {PLAIN, ENCRYPTED}
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+def test_encrypted_histories_hold_no_plaintext():
+    for path in ENCRYPTED.glob("2*.json"):
+        text = path.read_text()
+        assert "Clearview" not in text and "RCMP" not in text, path.name
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES])
 async def test_history_replays(path: Path):
     workflow_id = path.stem.split("-", 3)[3]  # <date>-<workflow id>
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
-    replayer = Replayer(workflows=enforce_worker.WORKFLOWS, data_converter=pydantic_data_converter)
+    # The worker's converter; the encrypted histories open with the TEST key set they were recorded under.
+    keys = codec.KeySet.from_json(TEST_KEYS.read_text()) if path.parent == ENCRYPTED else None
+    replayer = Replayer(workflows=enforce_worker.WORKFLOWS, data_converter=codec.data_converter(keys))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

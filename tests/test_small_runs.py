@@ -36,7 +36,7 @@ from domain.limits import (
 )
 from domain.policy import notices_for
 from domain.state import fold
-from enforce import investigations
+from enforce import codec, investigations
 from tests.casefiles import clearview
 from tests.conftest import executable
 from tests.live import AUTHORITIES, action, enforce, failed_tasks, open_case, settle
@@ -212,7 +212,7 @@ async def short_history_env():
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=executable("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
         dev_server_log_level="error",
         dev_server_extra_args=["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
     )

@@ -21,6 +21,28 @@ from workflows.messages import workflow_id
 
 pytestmark = pytest.mark.timeout(120)
 
+# The stock CLI reads payloads through the codec server (--codec-endpoint), as an operator holding its token does.
+CODEC_ARGS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+async def codec_server():
+    from aiohttp import web
+
+    from enforce import codec, codec_server
+
+    token = "test-token"
+    runner = web.AppRunner(codec_server.app(codec.load_keys(), token, "http://localhost:1"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    CODEC_ARGS[:] = ["--codec-endpoint", f"http://127.0.0.1:{port}", "--codec-auth", f"Bearer {token}"]
+    yield
+    CODEC_ARGS.clear()
+    await runner.cleanup()
+
+
 SUMMARY = "Joint investigation of Clearview AI, Inc.: OPC (lead), CAI, OIPC BC, OIPC AB"
 
 
@@ -35,6 +57,7 @@ async def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.Completed
         address,
         "--namespace",
         env.client.namespace,
+        *CODEC_ARGS,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**clean, "TEMPORAL_CONFIG_FILE": os.devnull},

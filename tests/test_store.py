@@ -13,6 +13,7 @@ import pytest
 from domain.chain import GENESIS, chain, link
 from domain.events import EVENT_ADAPTER
 from domain.state import fold
+from enforce import codec
 from store import ChainBroken, RecordConflict, Store, StoreUnavailable
 from tests.test_policy import act, joint, to_recommendations
 
@@ -112,7 +113,6 @@ def test_an_unwritable_store_is_unavailable(tmp_path, bodies):
 
 from temporalio import workflow  # noqa: E402
 from temporalio.client import WorkflowFailureError  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
@@ -144,7 +144,7 @@ class AppendTwice:
 @pytest.fixture
 async def worker_env():
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
     )
     async with Worker(
         env.client,

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
-from enforce import investigations
+from enforce import codec, investigations
 from tests.casefiles import ROOT, clearview
 from tests.conftest import executable
 from workflows import search_attributes as sa
@@ -89,7 +88,7 @@ async def ui() -> AsyncIterator[UI]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=executable("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=codec.data_converter(),
         dev_server_log_level="error",
         ui=True,
         ui_port=ui_port,

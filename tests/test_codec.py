@@ -1,0 +1,211 @@
+"""The payload codec: nothing of a case readable at rest without a key, keys rotating under running cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+import worker as enforce_worker
+from enforce import codec, investigations
+from tests.casefiles import clearview_text, write_case
+from tests.conftest import executable
+from tests.live import action, enforce, settle, to_recommendations
+from tests.test_stock_cli import temporal
+from workflows import search_attributes as sa
+from workflows.messages import track_id, workflow_id
+
+pytestmark = pytest.mark.timeout(180)
+
+AUTHORITIES = ["opc", "cai-qc", "oipc-bc", "oipc-ab"]
+NAME = "Clearview AI, Inc."
+EMAIL = "legal-desk@clearview-respondent.example"
+
+
+def secrets() -> dict[str, str]:
+    """Case content a reader of the database must not find: a run of its own, so no other test's data counts."""
+    tag = uuid.uuid4().hex[:10]
+    return {
+        "name": NAME,
+        "email": EMAIL,
+        "recommendation": f"Delete every facial array of people in Canada ({tag})",
+        "evidence": f"Scraped image index exported by the respondent ({tag})",
+    }
+
+
+def case_with_email(slug: str, tmp: Path):
+    from enforce.cases import load_case
+
+    text = clearview_text(slug).replace('channel = "outbox"', f'channel = "outbox"\nemail = "{EMAIL}"', 1)
+    return load_case(write_case(tmp, text, f"{slug}.toml"))
+
+
+def client_with(client: Client, keys: codec.KeySet) -> Client:
+    config = client.config()
+    config["data_converter"] = codec.data_converter(keys)
+    return Client(**config)
+
+
+async def live_case(client: Client, queue: str, slug: str, tmp: Path, words: dict[str, str], indexed: bool) -> None:
+    case, procedure = case_with_email(slug, tmp)
+    await investigations.start(client, case, procedure, task_queue=queue, indexed=indexed)
+    await settle(client, slug)
+    await investigations.act(
+        client, slug, action("record-evidence", by="opc", description=words["evidence"], purpose="the inquiry")
+    )
+    await to_recommendations(client, slug, [{"id": "R1", "text": words["recommendation"]}])
+
+
+def key_ids(history_json: str) -> set[str]:
+    """The key ids named by the history's encrypted payloads."""
+    import base64
+
+    found: set[str] = set()
+
+    def walk(x) -> None:
+        if isinstance(x, dict):
+            meta = x.get("metadata")
+            if isinstance(meta, dict) and codec.KEY_ID in meta:
+                found.add(base64.b64decode(meta[codec.KEY_ID]).decode())
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(json.loads(history_json))
+    return found
+
+
+async def test_a_key_rotated_under_a_running_case(task_queue, slug, tmp_path):
+    one = codec.KeySet.generate("key-1")
+    two = one.rotated("key-2")
+    # A dev server: a worker stopped on the time-skipping server can leave its time skipping locked.
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=executable("temporal"),
+        data_converter=codec.data_converter(one),
+        dev_server_log_level="error",
+    )
+    try:
+        async with Worker(
+            env.client, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+        ):
+            case, procedure = case_with_email(slug, tmp_path)
+            await investigations.start(env.client, case, procedure, task_queue=task_queue, indexed=False)
+            await settle(env.client, slug)
+        before = (await env.client.get_workflow_handle(workflow_id(slug)).fetch_history()).to_json()
+        assert key_ids(before) == {"key-1"}
+
+        rotated = client_with(env.client, two)
+        async with Worker(
+            rotated, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+        ):
+            await to_recommendations(rotated, slug, [{"id": "R1", "text": "Stop collecting."}])
+            view = await investigations.state(rotated, slug)
+        assert "Stop collecting." in json.dumps(view.state.model_dump(mode="json"))
+        assert view.state.respondent.name == NAME
+
+        history = await rotated.get_workflow_handle(workflow_id(slug)).fetch_history()
+        assert key_ids(history.to_json()) == {"key-1", "key-2"}
+        replayed = await Replayer(
+            workflows=enforce_worker.WORKFLOWS, data_converter=codec.data_converter(two)
+        ).replay_workflow(history, raise_on_replay_failure=False)
+        assert replayed.replay_failure is None, replayed.replay_failure
+
+        # A key set that dropped key 1 cannot read what key 1 sealed, and says so.
+        only_two = codec.KeySet(current="key-2", keys={"key-2": two.keys["key-2"]})
+        started = history.events[0].workflow_execution_started_event_attributes.input.payloads
+        with pytest.raises(codec.CodecKeyError, match="'key-1', which is not in the key set"):
+            await codec.EncryptionCodec(only_two).decode(started)
+        failed = await Replayer(
+            workflows=enforce_worker.WORKFLOWS, data_converter=codec.data_converter(only_two)
+        ).replay_workflow(history, raise_on_replay_failure=False)
+        assert failed.replay_failure is not None  # its message is encrypted too: an encoded failure
+    finally:
+        await env.shutdown()
+
+
+async def test_a_payload_opens_only_under_its_own_key():
+    one, other = codec.KeySet.generate("a"), codec.KeySet.generate("a")
+    [sealed] = await codec.EncryptionCodec(one).encode([codec.Payload(metadata={"encoding": b"json/plain"}, data=b"x")])
+    with pytest.raises(codec.CodecKeyError, match="does not open"):
+        await codec.EncryptionCodec(other).decode([sealed])
+    [plain] = await codec.EncryptionCodec(one).decode([sealed])
+    assert plain.data == b"x"
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('{"current": "a", "keys": {}}', "not a codec key set"),
+        ('{"current": "b", "keys": {"a": "AAAA"}}', "current key 'b'"),
+        ('{"current": "a", "keys": {"a": "AAAA"}}', "3 bytes, not 32"),
+        ("not json", "not a codec key set"),
+    ],
+)
+def test_a_bad_key_set_is_named(text, error):
+    with pytest.raises(codec.CodecKeyError, match=error):
+        codec.KeySet.from_json(text)
+
+
+async def test_nothing_of_a_case_at_rest(task_queue, slug, tmp_path):
+    """A live case on a dev server with its own SQLite file: the stock CLI and the file show none of the case's
+    content; the codec's client does; search attributes and memo carry none of it."""
+    db = tmp_path / "temporal.db"
+    words = secrets()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=executable("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=codec.data_converter(),
+        dev_server_log_level="error",
+        dev_server_database_filename=str(db),
+    )
+    try:
+        async with Worker(
+            env.client, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+        ):
+            await live_case(env.client, task_queue, slug, tmp_path, words, indexed=True)
+            ids = [workflow_id(slug)] + [track_id(slug, a) for a in AUTHORITIES]
+
+            shown = ""
+            for wid in ids:
+                result = await temporal(env, "workflow", "show", "--workflow-id", wid, "--detailed")
+                assert result.returncode == 0, result.stderr
+                assert wid in result.stdout
+                shown += result.stdout
+            stored = b"".join(p.read_bytes() for p in tmp_path.glob("temporal.db*"))
+            assert slug.encode() in stored  # the right file: ids are in clear
+            for what, word in words.items():
+                assert shown.count(word) == 0, f"the {what} in `temporal workflow show --detailed`"
+                if what == "name":
+                    # Known gap: the respondent's name is in user metadata the workflows set (static summaries
+                    # of the case and its tracks, activity summaries), which the SDK stores unsealed.
+                    continue
+                assert stored.count(word.encode()) == 0, f"the {what} in the SQLite file"
+
+            for wid in ids:
+                desc = await env.client.get_workflow_handle(wid).describe()
+                memo = json.dumps(await desc.memo(), default=str)
+                attrs = json.dumps({k.name: v for k, v in desc.typed_search_attributes}, default=str)
+                for what, word in words.items():
+                    assert word not in memo, f"the {what} in {wid}'s memo"
+                    if what != "name":  # known gap: the `Respondent` search attribute holds the name (workflows/)
+                        assert word not in attrs, f"the {what} in {wid}'s search attributes"
+
+            address = env.client.service_client.config.target_host
+            cli_env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+            cli_env |= {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": env.client.namespace}
+            show = await enforce(cli_env, "show", slug, "-o", "json")
+            assert show.returncode == 0, show.stderr
+            assert NAME in show.stdout and words["recommendation"] in show.stdout
+            view = await investigations.state(env.client, slug)
+            assert words["evidence"] in json.dumps(view.state.model_dump(mode="json"))
+            assert EMAIL in json.dumps(view.state.model_dump(mode="json"))
+    finally:
+        await env.shutdown()

@@ -165,7 +165,9 @@ async def test_a_genuine_batch_replayed_is_dropped(live: Client, case: str):
     await investigations.act(live, slug, action("draft-findings", by="opc", finding="well-founded", summary="s"))
     await settle(live, slug)
     track = track_id(slug, "cai-qc")
-    [genuine] = await signals_in(live, track, "joint_event")
+    [sealed] = await signals_in(live, track, "joint_event")
+    # History holds it sealed by the payload codec; opened, it is the batch as the joint record sent it.
+    [genuine] = await codec.data_converter().payload_codec.decode([sealed])
     assert json.loads(genuine.data)["mac"], "the joint record's batch carries no MAC"
     before = await view(live, track)
     assert before.dropped == 0

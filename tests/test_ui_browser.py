@@ -69,6 +69,8 @@ class UI:
     env: WorkflowEnvironment
     url: str
     task_queue: str
+    # The codec server's bearer token: the browser sends it, as a proxy in front of the UI would.
+    token: str
 
     @property
     def client(self) -> Client:
@@ -83,8 +85,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 async def ui() -> AsyncIterator[UI]:
-    """A dev server with the Web UI and the project's search attributes, and a worker for it."""
-    ui_port = _free_port()
+    """A dev server with the Web UI pointed at the project's codec server, the project's search attributes,
+    and a worker for it."""
+    from aiohttp import web
+
+    from enforce import codec_server
+
+    ui_port, codec_port, token = _free_port(), _free_port(), "ui-test-token"
+    runner = web.AppRunner(codec_server.app(codec.load_keys(), token, f"http://127.0.0.1:{ui_port}"))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", codec_port).start()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=executable("temporal"),
         search_attributes=sa.ALL,
@@ -92,6 +102,7 @@ async def ui() -> AsyncIterator[UI]:
         dev_server_log_level="error",
         ui=True,
         ui_port=ui_port,
+        dev_server_extra_args=["--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}"],
     )
     task_queue = f"ui-{ui_port}"
     try:
@@ -101,9 +112,10 @@ async def ui() -> AsyncIterator[UI]:
             workflows=enforce_worker.WORKFLOWS,
             activities=enforce_worker.ACTIVITIES,
         ):
-            yield UI(env, f"http://127.0.0.1:{ui_port}", task_queue)
+            yield UI(env, f"http://127.0.0.1:{ui_port}", task_queue, token)
     finally:
         await env.shutdown()
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -151,7 +163,9 @@ async def test_the_ui_lists_the_case_by_stage_and_shows_its_story(browser, ui, t
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("ui-*.png"):  # the last run's only: each run has a case of its own
         old.unlink()
-    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = await browser.new_page(
+        viewport={"width": 1400, "height": 1000}, extra_http_headers={"Authorization": f"Bearer {ui.token}"}
+    )
     page.set_default_timeout(15_000)
 
     # The workflow list, filtered by the stage search attribute.

@@ -134,3 +134,20 @@ async def cli_env(dev_env: WorkflowEnvironment, data_dir) -> AsyncIterator[dict[
             "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
             "ENFORCE_DATA_DIR": str(data_dir),
         }
+
+
+# A dev server that suggests continue-as-new after this many history events: long cases in a few actions.
+SUGGEST_AFTER = 40
+
+
+@pytest.fixture(scope="session")
+async def short_history_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=executable("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=codec.data_converter(),
+        dev_server_log_level="error",
+        dev_server_extra_args=["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
+    )
+    yield env
+    await env.shutdown()

@@ -6,35 +6,16 @@ so the real suggestion, not a test switch in the workflow, drives it."""
 from __future__ import annotations
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
 from domain.state import fold
-from enforce import codec, investigations
-from tests.conftest import executable
+from enforce import investigations
 from tests.live import action, failed_tasks, open_case, settle, to_recommendations
 from workflows import search_attributes as sa
 from workflows.messages import workflow_id
 
 pytestmark = pytest.mark.timeout(120)
-SUGGEST_AFTER = 40
-
-
-@pytest.fixture(scope="module")
-async def short_history_env():
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=executable("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=codec.data_converter(),
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
-        ],
-    )
-    yield env
-    await env.shutdown()
 
 
 async def test_the_record_survives_continue_as_new(short_history_env, task_queue, tmp_path, slug):

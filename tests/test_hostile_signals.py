@@ -27,11 +27,9 @@ from domain import events as ev
 from domain.actions import ACTIONS
 from domain.limits import ACTION_BYTES_MAX, NESTING_MAX, QUERY_BYTES_MAX, SIGNAL_BYTES_MAX
 from enforce import codec, investigations, keys
-from tests.conftest import executable
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from tests.test_stock_cli import temporal
 from workflows import keys as record_keys
-from workflows import search_attributes as sa
 from workflows.messages import ActResult, StateView, track_id, workflow_id
 
 pytestmark = pytest.mark.timeout(180)
@@ -318,22 +316,6 @@ async def test_an_update_retried_under_its_id_records_once(live: Client, case: s
     assert other.first_seq > first.last_seq
     events = (await investigations.events(live, case)).events
     assert [e.type for e in events].count("InformationRequested") == 2
-
-
-SUGGEST_AFTER = 40
-
-
-@pytest.fixture(scope="module")
-async def short_history_env():
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=executable("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=codec.data_converter(),
-        dev_server_log_level="error",
-        dev_server_extra_args=["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
-    )
-    yield env
-    await env.shutdown()
 
 
 async def test_an_update_retried_after_continue_as_new_records_once(short_history_env, tmp_path):

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
@@ -36,11 +35,9 @@ from domain.limits import (
 )
 from domain.policy import notices_for
 from domain.state import fold
-from enforce import codec, investigations
+from enforce import investigations
 from tests.casefiles import clearview
-from tests.conftest import executable
 from tests.live import AUTHORITIES, action, enforce, failed_tasks, open_case, settle
-from workflows import search_attributes as sa
 from workflows.messages import ActResult, Carried, DoneUpdate, StateView, workflow_id
 
 T0 = datetime(2020, 2, 21, 9, 0, tzinfo=UTC)
@@ -202,22 +199,8 @@ def test_the_tail_holds_no_more_bytes_than_its_bound(tmp_path):
 
 # ---------------------------------------------------------------- live: the new run starts and acts
 
-SUGGEST_AFTER = 40
 # A few dozen actions: whole, their record is several times Temporal's 2 MB payload limit.
 FULL = 30
-
-
-@pytest.fixture(scope="module")
-async def short_history_env():
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=executable("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=codec.data_converter(),
-        dev_server_log_level="error",
-        dev_server_extra_args=["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
-    )
-    yield env
-    await env.shutdown()
 
 
 async def continued_inputs(client, wid: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -33,6 +34,20 @@ def write_case(tmp: Path, text: str, name: str = "case.toml") -> Path:
     path = tmp / name
     path.write_text(text)
     return path
+
+
+async def simulate_text(text: str, tmp: Path, name: str = "case.toml"):
+    """A case file's text, written and simulated to its end on a time-skipping server of its own; the simulation's
+    changes to the environment are undone."""
+    from enforce import simulate
+
+    case, proc = load_case(write_case(tmp, text, name))
+    saved = dict(os.environ)
+    try:
+        return await simulate.run(case, proc)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def clearview(slug: str, tmp: Path) -> tuple[CaseFile, Procedure]:

@@ -15,7 +15,6 @@ import re
 import subprocess
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -24,9 +23,8 @@ from activities.markdown import escape, to_html, visible
 from activities.render import render
 from domain.case import Issue, Recipient
 from enforce import investigations, simulate, watching
-from enforce.cases import load_case
 from enforce.paperwork import render_report, report_context
-from tests.casefiles import ROOT, acme_notice, procedure, write_case
+from tests.casefiles import ROOT, acme_notice, procedure, simulate_text, write_case
 from tests.live import action, enforce
 
 HOSTILE = [
@@ -201,16 +199,6 @@ VARIANTS = {"benign": BENIGN} | {f"hostile-{k}": HOSTILE[k:] + HOSTILE[:k] for k
 SHIPPED = sorted(p.name for p in (ROOT / "cases").glob("*.toml"))
 
 
-async def _simulate(text: str, tmp: Path) -> simulate.SimulationResult:
-    case, proc = load_case(write_case(tmp, text, "case.toml"))
-    saved = dict(os.environ)
-    try:
-        return await simulate.run(case, proc)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 @pytest.fixture(scope="module")
 async def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, simulate.SimulationResult]:
     """Every shipped case file and every generated variant, simulated once for this module."""
@@ -219,9 +207,9 @@ async def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, simul
         original = (ROOT / "cases" / name).read_text()
         slug = re.search(r'^slug = "([^"]+)"', original, re.M)[1]
         text = original.replace(f'slug = "{slug}"', f'slug = "{slug}-{uuid.uuid4().hex[:6]}"', 1)
-        results[name] = await _simulate(text, tmp_path_factory.mktemp("shipped"))
+        results[name] = await simulate_text(text, tmp_path_factory.mktemp("shipped"))
     for name, texts in VARIANTS.items():
-        results[name] = await _simulate(
+        results[name] = await simulate_text(
             hostile_case(f"{name}-{uuid.uuid4().hex[:6]}", texts), tmp_path_factory.mktemp(name)
         )
     return results

@@ -20,7 +20,7 @@ from domain.state import InvestigationState
 from enforce import investigations, simulate
 from enforce.cases import load_case
 from enforce.paperwork import ReportError, render_report, write_atomic
-from tests.casefiles import clearview_text, procedure, write_case
+from tests.casefiles import clearview_text, procedure, simulate_text, write_case
 from tests.live import enforce
 
 FILES = ["PIPEDA-039525", "1023158", "P20-81997", "015017"]
@@ -42,13 +42,7 @@ async def simulated(tmp_path_factory: pytest.TempPathFactory) -> simulate.Simula
     """The Clearview case file, simulated to its end (once for this module), under a slug of its own."""
     slug = f"clearview-{uuid.uuid4().hex[:6]}"
     tmp = tmp_path_factory.mktemp("report")
-    case, proc = load_case(write_case(tmp, clearview_text(slug), f"{slug}.toml"))
-    saved = dict(os.environ)
-    try:
-        return await simulate.run(case, proc)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return await simulate_text(clearview_text(slug), tmp, f"{slug}.toml")
 
 
 def data_dir_of(result: simulate.SimulationResult) -> Path:

@@ -11,18 +11,35 @@ Built by hand rather than on the `eventsourcing` library: its recorders give opt
 so telling an idempotent re-append from a conflict, and checking the chain on append, would be done here
 anyway around its schema; a table of our own with one unique key is smaller and keeps no extra dependency.
 
-The embedded default is SQLite at `<ENFORCE_DATA_DIR or .data>/record.db` (created 0600);
-`ENFORCE_RECORD_URL` (`sqlite:///path`) names another file.
+One setting chooses the database, `ENFORCE_RECORD_URL`:
+
+- `sqlite:///path` (the default is `<ENFORCE_DATA_DIR or .data>/record.db`, created 0600): one file, for one
+  machine (`store/sqlite.py`);
+- `postgresql://user:password@host:port/db` (or `postgresql://user@/db?host=/socket/dir`): for a cluster of
+  workers (`store/postgres.py`).
+
+`Store` is the one facade: the rules (idempotence, conflict, chain) and the queries are written once here; a
+backend gives a connection, a write transaction that holds the record's lock, its placeholder style and its
+list of migrations. Both run the same statements.
+
+The schema is the project's own: a `schema_version` table and each backend's ordered `MIGRATIONS` (version n is
+the n-th entry), applied at a process's first connection, in one transaction under the schema lock, so two
+workers starting together apply each version once. Migrations are only ever appended and additive, so a worker
+of the previous release still runs on a newer schema. Not Alembic: it brings SQLAlchemy, an env.py and a
+migrations folder for what is here two tables and one index, and it would be a second way to reach the
+database beside the plain DB-API used for the appends.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from domain.chain import GENESIS, link
 
@@ -62,20 +79,6 @@ def case_of(record: str) -> str:
     return record.removeprefix("investigation-").split(".", 1)[0]
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    record TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    case_slug TEXT NOT NULL,
-    type TEXT NOT NULL,
-    on_ TEXT NOT NULL,
-    body TEXT NOT NULL,
-    link TEXT NOT NULL,
-    PRIMARY KEY (record, seq)
-)
-"""
-
-
 def default_url() -> str:
     url = os.environ.get("ENFORCE_RECORD_URL")
     if url:
@@ -84,89 +87,131 @@ def default_url() -> str:
     return f"sqlite:///{data / 'record.db'}"
 
 
-class Store:
-    """An SQLite event store (one file)."""
+def backend(url: str, **options: Any):
+    """The backend for a URL (`options` go to it: `migrations=` in the tests)."""
+    if url.startswith("sqlite:///"):
+        from store.sqlite import SQLite
 
-    def __init__(self, url: str | None = None) -> None:
-        url = url or default_url()
-        if not url.startswith("sqlite:///"):
-            raise ValueError(f"ENFORCE_RECORD_URL: unsupported store {url.split(':', 1)[0]!r} (sqlite:///path)")
-        self.path = Path(url.removeprefix("sqlite:///"))
+        return SQLite(url, **options)
+    if url.startswith(("postgresql://", "postgres://")):
+        from store.postgres import Postgres
+
+        return Postgres(url, **options)
+    raise ValueError(
+        f"ENFORCE_RECORD_URL: unsupported store {url.split(':', 1)[0]!r} (sqlite:///path or postgresql://...)"
+    )
+
+
+# The lock key of the schema's migrations (a record id never has this form).
+SCHEMA_LOCK = "enforce/schema"
+_COLUMNS = "record, seq, type, on_, body, link"
+
+
+def _row(r) -> Row:
+    return Row(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+
+
+class Store:
+    """The event store at `url` (default: `default_url()`)."""
+
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        self.url = url or default_url()
+        self._db = backend(self.url, **options)
+        self.path: Path | None = getattr(self._db, "path", None)  # the file, on SQLite
         self._ready = False
 
-    def _connect(self) -> sqlite3.Connection:
+    def _unavailable(self, e: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(f"event store {self._db.where}: {e}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
         try:
-            if not self.path.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn = self._db.connect()
+        except self._db.UNAVAILABLE as e:
+            raise self._unavailable(e) from e
+        try:
             if not self._ready:
-                conn.execute(SCHEMA)
+                self._migrate(conn)
                 self._ready = True
-            return conn
-        except (sqlite3.OperationalError, OSError) as e:
-            raise StoreUnavailable(f"event store {self.path}: {e}") from e
+            yield conn
+        except self._db.UNAVAILABLE as e:
+            raise self._unavailable(e) from e
+        finally:
+            try:
+                conn.close()
+            except self._db.UNAVAILABLE:
+                pass
+
+    def _q(self, conn, sql: str, params: tuple = ()):
+        return conn.execute(self._db.sql(sql), params)
+
+    def _migrate(self, conn) -> None:
+        with self._db.transaction(conn, SCHEMA_LOCK):
+            self._q(conn, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+            current = self._q(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            for version, statements in enumerate(self._db.migrations[current:], start=current + 1):
+                for statement in statements:
+                    self._q(conn, statement)
+                now = datetime.now(UTC).isoformat()
+                self._q(conn, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, now))
 
     def append(self, record: str, events: list[tuple[dict, str]]) -> int:
         """Append (body, link) pairs, in seq order; returns how many rows were new."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._connect() as conn, self._db.transaction(conn, record):
             new = 0
             for body, lnk in events:
                 seq = body["seq"]
-                row = conn.execute("SELECT body, link FROM events WHERE record=? AND seq=?", (record, seq)).fetchone()
+                row = self._q(conn, "SELECT body, link FROM events WHERE record=? AND seq=?", (record, seq)).fetchone()
                 if row is not None:
                     if row[0] != _canonical(body) or row[1] != lnk:
                         raise RecordConflict(f"{record} event {seq}: a different event is stored there")
                     continue
-                prev = conn.execute("SELECT link FROM events WHERE record=? AND seq=?", (record, seq - 1)).fetchone()
+                prev = self._q(conn, "SELECT link FROM events WHERE record=? AND seq=?", (record, seq - 1)).fetchone()
                 if prev is None and seq != 1:
                     raise ChainBroken(f"{record} event {seq}: event {seq - 1} is not stored")
-                expected = link(prev[0] if prev else GENESIS, body)
-                if lnk != expected:
+                if lnk != link(prev[0] if prev else GENESIS, body):
                     raise ChainBroken(f"{record} event {seq}: its link does not follow event {seq - 1}")
-                conn.execute(
-                    "INSERT INTO events (record, seq, case_slug, type, on_, body, link) VALUES (?,?,?,?,?,?,?)",
+                self._q(
+                    conn,
+                    "INSERT INTO events (record, seq, case_slug, type, on_, body, link) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (record, seq, case_of(record), body["type"], body["on"], _canonical(body), lnk),
                 )
                 new += 1
-            conn.execute("COMMIT")
             return new
-        except StoreError:
-            conn.execute("ROLLBACK")
-            raise
-        except sqlite3.OperationalError as e:
-            raise StoreUnavailable(f"event store {self.path}: {e}") from e
-        finally:
-            conn.close()
 
     def read(self, record: str, upto: date | None = None) -> list[Row]:
         """A record's events in seq order; with `upto`, only those on or before that case-clock date."""
-        conn = self._connect()
-        try:
-            rows = conn.execute(
-                "SELECT record, seq, type, on_, body, link FROM events WHERE record=? ORDER BY seq", (record,)
-            ).fetchall()
-        finally:
-            conn.close()
-        out = [Row(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+        with self._connect() as conn:
+            rows = self._q(conn, f"SELECT {_COLUMNS} FROM events WHERE record=? ORDER BY seq", (record,)).fetchall()
+        out = [_row(r) for r in rows]
         if upto is not None:
             out = [r for r in out if datetime.fromisoformat(r.on).date() <= upto]
         return out
 
+    def read_all(self) -> list[Row]:
+        """Every stored event, record by record in seq order (for figures over all cases)."""
+        with self._connect() as conn:
+            rows = self._q(conn, f"SELECT {_COLUMNS} FROM events ORDER BY record, seq").fetchall()
+        return [_row(r) for r in rows]
+
+    def count(self, record: str | None = None) -> int:
+        """How many events are stored (of one record, or in all)."""
+        with self._connect() as conn:
+            if record is None:
+                return self._q(conn, "SELECT COUNT(*) FROM events").fetchone()[0]
+            return self._q(conn, "SELECT COUNT(*) FROM events WHERE record=?", (record,)).fetchone()[0]
+
     def records(self, case: str) -> list[str]:
-        conn = self._connect()
-        try:
-            rows = conn.execute("SELECT DISTINCT record FROM events WHERE case_slug=? ORDER BY record", (case,))
+        with self._connect() as conn:
+            rows = self._q(conn, "SELECT DISTINCT record FROM events WHERE case_slug=? ORDER BY record", (case,))
             return [r[0] for r in rows.fetchall()]
-        finally:
-            conn.close()
 
     def cases(self) -> list[str]:
-        conn = self._connect()
-        try:
-            return [r[0] for r in conn.execute("SELECT DISTINCT case_slug FROM events ORDER BY case_slug")]
-        finally:
-            conn.close()
+        with self._connect() as conn:
+            return [r[0] for r in self._q(conn, "SELECT DISTINCT case_slug FROM events ORDER BY case_slug")]
+
+    def schema(self) -> list[tuple[int, str]]:
+        """The migrations applied: (version, when, ISO 8601 UTC), in order."""
+        with self._connect() as conn:
+            rows = self._q(conn, "SELECT version, applied_at FROM schema_version ORDER BY version").fetchall()
+            return [(r[0], r[1]) for r in rows]

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test stop lint install browser clean
+.PHONY: demo test stop lint install browser postgres clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "enforce needs Python 3.11 or newer"'
@@ -26,7 +26,11 @@ stop:
 browser:
 	sh scripts/ensure-chromium.sh
 
-test: $(STAMP) browser
+# The event store tests start a private PostgreSQL cluster from Debian's binaries, installed here when missing.
+postgres:
+	sh scripts/ensure-postgres.sh
+
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

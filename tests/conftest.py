@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -151,3 +156,108 @@ async def short_history_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A private PostgreSQL cluster for the event store (store/postgres.py): initdb in a temporary folder, its own
+# port and unix socket, started with pg_ctl and stopped at the end of the session. `make test` installs the
+# binaries (scripts/ensure-postgres.sh); without them the tests that need it fail, they are not skipped.
+
+PG_USER = "enforce"
+
+
+def _version(name: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in name.split(".") if p.isdigit())
+
+
+def postgres_bin() -> Path | None:
+    """The newest /usr/lib/postgresql/<version>/bin with initdb and pg_ctl, else the folder of initdb on PATH."""
+    found = [
+        b for b in Path("/usr/lib/postgresql").glob("*/bin") if (b / "initdb").is_file() and (b / "pg_ctl").is_file()
+    ]
+    if found:
+        return max(found, key=lambda b: _version(b.parent.name))
+    initdb = shutil.which("initdb")
+    if initdb and (Path(initdb).parent / "pg_ctl").is_file():
+        return Path(initdb).parent
+    return None
+
+
+def _as_unprivileged() -> tuple[list[str], pwd.struct_passwd | None]:
+    """initdb and postgres refuse to run as root: as root, run them as `postgres` (Debian's) or `nobody`."""
+    if os.geteuid() != 0:
+        return [], None
+    for name in ("postgres", "nobody"):
+        try:
+            user = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if shutil.which("runuser"):
+            return ["runuser", "-u", name, "--"], user
+        return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"], user
+    pytest.fail("running as root with neither a `postgres` nor a `nobody` user to run PostgreSQL as", pytrace=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a private PostgreSQL cluster's `postgres` database, over its unix socket (trust auth, user
+    `enforce`); it also listens on 127.0.0.1 at the same port."""
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.fail(
+            "PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin nor on PATH): run `make test`, "
+            "which installs it (scripts/ensure-postgres.sh), or `apt-get install postgresql`",
+            pytrace=False,
+        )
+    prefix, user = _as_unprivileged()
+    # Short, under /tmp: a unix socket's path is limited to ~107 bytes, and the folder must be the user's own.
+    root = Path(tempfile.mkdtemp(prefix="enforce-pg-"))
+    if user is not None:
+        os.chown(root, user.pw_uid, user.pw_gid)
+    data, log, port = root / "data", root / "server.log", _free_port()
+
+    def run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([*prefix, *args], cwd=root, capture_output=True, text=True, timeout=timeout)
+
+    started = False
+    try:
+        init = run(str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "-A", "trust", "-E", "UTF8",
+                   "--locale=C", "--no-sync")  # fmt: skip
+        if init.returncode != 0:
+            pytest.fail(f"initdb ({bindir}) failed: {init.stderr.strip() or init.stdout.strip()}", pytrace=False)
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -F -c max_connections=50"
+        start = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
+        started = True
+        if start.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else start.stderr
+            pytest.fail(f"pg_ctl start ({bindir}) failed:\n{tail}", pytrace=False)
+        yield f"postgresql://{PG_USER}@/postgres?host={root}&port={port}"
+    finally:
+        if started:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop", timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database of its own on the session's cluster, dropped after the test."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield with_database(postgres_url, name)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -1,11 +1,16 @@
-"""The event store: the durable copy of every record, append-only, idempotent on (record, seq), chained."""
+"""The event store: the durable copy of every record, append-only, idempotent on (record, seq), chained.
+
+Every test of the store runs on both backends: SQLite (a file in the test's folder) and PostgreSQL (a fresh
+database on the session's private cluster, tests/conftest.py `postgres_url`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import socket
 import stat
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,7 +19,7 @@ from domain.chain import GENESIS, chain, link
 from domain.events import EVENT_ADAPTER
 from domain.state import fold
 from enforce import codec
-from store import ChainBroken, RecordConflict, Store, StoreUnavailable
+from store import ChainBroken, RecordConflict, Store, StoreUnavailable, backend
 from tests.test_policy import act, joint, to_recommendations
 
 RECORD = "investigation-c"
@@ -36,9 +41,33 @@ def linked(bodies: list[dict]) -> list[tuple[dict, str]]:
     return out
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> str:
+    """An empty store of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'record.db'}"
+    return request.getfixturevalue("postgres_db")
+
+
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'data' / 'record.db'}")
+def store(url) -> Store:
+    return Store(url)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the socket is: nothing listens there
+
+
+def down_url(url: str, tmp_path) -> str:
+    """A store of the same backend that cannot be reached: a folder where the SQLite file should be (it cannot
+    be opened as a database), or a port where no PostgreSQL listens."""
+    if url.startswith("sqlite"):
+        folder = tmp_path / "down" / "record.db"
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{folder}"
+    return f"postgresql://enforce:s3cret@127.0.0.1:{_closed_port()}/postgres"
 
 
 def test_link_is_the_exported_chain(bodies):
@@ -50,8 +79,22 @@ def test_append_then_read_gives_the_events_back(store, bodies):
     rows = store.read(RECORD)
     assert [r.body for r in rows] == bodies
     assert [r.seq for r in rows] == list(range(1, len(bodies) + 1))
-    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    if store.path is not None:  # SQLite: the file is the operator's alone
+        assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
     assert store.records("c") == [RECORD] and store.cases() == ["c"]
+    assert store.count() == store.count(RECORD) == len(bodies) and store.count("investigation-other") == 0
+
+
+def test_records_and_cases_keep_cases_apart(store, bodies):
+    tracks = ["investigation-c.opc", "investigation-c", "investigation-d", "investigation-c.oipc-bc"]
+    for record in tracks:
+        store.append(record, linked(bodies)[:2])
+    assert store.cases() == ["c", "d"]
+    assert store.records("c") == sorted(r for r in tracks if r != "investigation-d")
+    assert store.records("d") == ["investigation-d"] and store.records("e") == []
+    everything = store.read_all()
+    assert [(r.record, r.seq) for r in everything] == [(t, s) for t in sorted(tracks) for s in (1, 2)]
+    assert store.count() == len(everything) == 8
 
 
 def test_re_append_is_silent_and_writes_nothing(store, bodies):
@@ -79,10 +122,12 @@ def test_a_link_that_does_not_follow_is_refused(store, bodies):
     assert len(store.read(RECORD)) == 2
 
 
-async def test_concurrent_appends_of_one_batch_write_once(store, bodies):
-    counts = await asyncio.gather(*(asyncio.to_thread(store.append, RECORD, linked(bodies)) for _ in range(2)))
-    assert sorted(counts) == [0, len(bodies)]
-    assert len(store.read(RECORD)) == len(bodies)
+async def test_concurrent_appends_of_one_batch_write_once(url, bodies):
+    # Each writer a Store (and connection) of its own, as workers on several machines would be.
+    writers = [Store(url) for _ in range(4)]
+    counts = await asyncio.gather(*(asyncio.to_thread(w.append, RECORD, linked(bodies)) for w in writers))
+    assert sorted(counts) == [0, 0, 0, len(bodies)]
+    assert [r.body for r in Store(url).read(RECORD)] == bodies
 
 
 def test_as_of_fold_holds_only_events_up_to_that_date(store, bodies):
@@ -101,12 +146,103 @@ def test_as_of_fold_holds_only_events_up_to_that_date(store, bodies):
     assert then.stage != now.stage  # before the findings were issued the case was at another stage
 
 
-def test_an_unwritable_store_is_unavailable(tmp_path, bodies):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    (folder / "record.db").mkdir()  # a folder where the file should be: cannot be opened as a database
-    with pytest.raises(StoreUnavailable):
-        Store(f"sqlite:///{folder / 'record.db'}").append(RECORD, linked(bodies))
+def test_an_unreachable_store_is_unavailable(url, tmp_path, bodies):
+    down = Store(down_url(url, tmp_path))
+    with pytest.raises(StoreUnavailable) as unavailable:
+        down.append(RECORD, linked(bodies))
+    assert "s3cret" not in str(unavailable.value)  # the password of the URL is never in the message
+    for read in (lambda: down.read(RECORD), down.cases, down.count):
+        with pytest.raises(StoreUnavailable):
+            read()
+
+
+def test_a_stopped_postgres_is_unavailable_then_back(postgres_url, bodies):
+    """A cluster that goes away while a Store is in use: StoreUnavailable, and the same Store works again after."""
+    import psycopg
+
+    from tests.conftest import with_database
+
+    name = "stopped_" + os.urandom(4).hex()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = with_database(postgres_url, name)
+    store = Store(url)
+    store.append(RECORD, linked(bodies)[:2])
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    with pytest.raises(StoreUnavailable, match=name):
+        store.append(RECORD, linked(bodies))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+    assert store.append(RECORD, linked(bodies)) == len(bodies) - 2
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_postgres_url_over_tcp_reaches_the_same_cluster(postgres_db, bodies):
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(postgres_db)
+    port = parse_qs(parts.query)["port"][0]
+    tcp = f"postgresql://enforce@127.0.0.1:{port}{parts.path}"
+    Store(tcp).append(RECORD, linked(bodies))
+    assert [r.body for r in Store(postgres_db).read(RECORD)] == bodies
+
+
+@pytest.mark.parametrize("url", ["mysql://db/record", "sqlite://relative.db", "record.db"])
+def test_an_unknown_store_url_is_refused(url):
+    with pytest.raises(ValueError, match="ENFORCE_RECORD_URL"):
+        Store(url)
+
+
+# The schema: created by the project's own migrations (a schema_version table), once.
+
+
+def test_the_schema_is_created_once_and_kept_on_reconnect(url, bodies):
+    first = Store(url)
+    first.append(RECORD, linked(bodies))
+    applied = first.schema()
+    migrations = backend(url).migrations
+    assert [v for v, _ in applied] == list(range(1, len(migrations) + 1))
+    again = Store(url)  # a new process's store: connects and checks the schema again
+    assert again.schema() == applied  # same versions, same times: nothing applied twice
+    assert [r.body for r in again.read(RECORD)] == bodies
+    assert again.append(RECORD, linked(bodies)) == 0
+
+
+def test_workers_starting_together_create_the_schema_once(url):
+    stores = [Store(url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    failures: list[BaseException] = []
+
+    def first_connect(s: Store) -> None:
+        barrier.wait()
+        try:
+            s.count()
+        except Exception as e:  # reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=first_connect, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert [v for v, _ in Store(url).schema()] == list(range(1, len(backend(url).migrations) + 1))
+
+
+def test_an_older_schema_is_brought_up_to_date(url, bodies):
+    migrations = backend(url).migrations
+    assert len(migrations) >= 2
+    old = Store(url, migrations=migrations[:1])  # a store written by a release that knew version 1 only
+    old.append(RECORD, linked(bodies)[:3])
+    assert [v for v, _ in old.schema()] == [1]
+    new = Store(url)
+    assert new.append(RECORD, linked(bodies)) == len(bodies) - 3
+    assert [v for v, _ in new.schema()] == list(range(1, len(migrations) + 1))
+    assert new.schema()[0] == old.schema()[0]
+    assert old.count() == len(bodies)  # and the older release still reads it
 
 
 # The activity, in a real worker on the time-skipping server, called by a tiny workflow.
@@ -165,8 +301,7 @@ async def _run(env, req: AppendInput, wid: str) -> list[AppendResult]:
     return await env.client.execute_workflow(AppendTwice.run, req, id=wid, task_queue="store-test")
 
 
-async def test_the_activity_appends_once_when_called_twice(worker_env, tmp_path, monkeypatch, bodies):
-    url = f"sqlite:///{tmp_path / 'record.db'}"
+async def test_the_activity_appends_once_when_called_twice(worker_env, url, monkeypatch, bodies):
     monkeypatch.setenv("ENFORCE_RECORD_URL", url)
     first, second = await _run(worker_env, _input(bodies), "append-twice")
     assert (first.appended, second.appended) == (len(bodies), 0)
@@ -174,8 +309,7 @@ async def test_the_activity_appends_once_when_called_twice(worker_env, tmp_path,
     assert [r.body for r in Store(url).read(RECORD)] == bodies
 
 
-async def test_a_conflict_fails_the_workflow_without_retrying(worker_env, tmp_path, monkeypatch, bodies):
-    url = f"sqlite:///{tmp_path / 'record.db'}"
+async def test_a_conflict_fails_the_workflow_without_retrying(worker_env, url, monkeypatch, bodies):
     monkeypatch.setenv("ENFORCE_RECORD_URL", url)
     Store(url).append(RECORD, linked(bodies))
     other = [{**bodies[0], "by": "respondent"}]
@@ -186,20 +320,21 @@ async def test_a_conflict_fails_the_workflow_without_retrying(worker_env, tmp_pa
     assert [r.body for r in Store(url).read(RECORD)] == bodies
 
 
-async def test_a_store_down_is_retried_until_it_is_back(worker_env, tmp_path, monkeypatch, bodies):
-    path = tmp_path / "record.db"
-    path.mkdir()  # the store cannot be opened while a folder stands where its file goes
-    monkeypatch.setenv("ENFORCE_RECORD_URL", f"sqlite:///{path}")
+async def test_a_store_down_is_retried_until_it_is_back(worker_env, url, tmp_path, monkeypatch, bodies):
+    # The worker's setting names a store that cannot be reached, then the operator fixes it (the activity
+    # reads ENFORCE_RECORD_URL on every attempt).
+    monkeypatch.setenv("ENFORCE_RECORD_URL", down_url(url, tmp_path))
     handle = await worker_env.client.start_workflow(
         AppendTwice.run, _input(bodies), id="append-down", task_queue="store-test"
     )
     await asyncio.sleep(3)
     desc = await handle.describe()
     assert desc.status.name == "RUNNING"
-    path.rmdir()
+    assert Store(url).count() == 0
+    monkeypatch.setenv("ENFORCE_RECORD_URL", url)
     first, _ = await asyncio.wait_for(handle.result(), 60)
     assert first.appended == len(bodies)
-    assert len(Store(f"sqlite:///{path}").read(RECORD)) == len(bodies)
+    assert [r.body for r in Store(url).read(RECORD)] == bodies
 
 
 def test_stats_count_what_the_stored_record_holds(store, bodies):

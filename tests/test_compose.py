@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -34,7 +35,9 @@ SERVER = "temporal"
 UI = "temporal-ui"
 REGISTRATION = "register-search-attributes"
 WORKER = "worker"
-SERVICES = (POSTGRES, SCHEMA, SERVER, UI, REGISTRATION, WORKER)
+RECORD = "record"
+SERVICES = (POSTGRES, SCHEMA, SERVER, UI, REGISTRATION, WORKER, RECORD)
+TEMPORAL_DATABASES = ("temporal", "temporal_visibility")
 
 SCHEMA_DIRS = (
     "/etc/temporal/schema/postgresql/v12/temporal/versioned",
@@ -146,7 +149,7 @@ def problems(compose: dict) -> list[str]:
             found.append(f"service {name} is missing")
     if found:
         return found
-    pg, schema, server, ui, reg, worker = (services[n] for n in SERVICES)
+    pg, schema, server, ui, reg, worker, record = (services[n] for n in SERVICES)
 
     # Images: pinned, and the admin tools match the server they set up.
     for name, svc in services.items():
@@ -174,6 +177,7 @@ def problems(compose: dict) -> list[str]:
         (REGISTRATION, SERVER, "service_healthy"),
         (UI, SERVER, "service_healthy"),
         (WORKER, REGISTRATION, "service_completed_successfully"),
+        (WORKER, RECORD, "service_healthy"),
     ]
     for svc, dep, condition in chain:
         got = depends_of(services[svc]).get(dep)
@@ -190,12 +194,13 @@ def problems(compose: dict) -> list[str]:
                 "unless-stopped",
             ):
                 found.append(f"{name}: waits for {dep} to complete but {dep} restarts forever")
-    for name in (POSTGRES, SERVER):
+    for name in (POSTGRES, SERVER, RECORD):
         check = services[name].get("healthcheck") or {}
         if not check.get("test") or check.get("disable") or check.get("test") == ["NONE"]:
             found.append(f"{name}: no healthcheck")
-    if "pg_isready" not in str((pg.get("healthcheck") or {}).get("test")):
-        found.append(f"{POSTGRES}: healthcheck does not use pg_isready")
+    for name, svc in ((POSTGRES, pg), (RECORD, record)):
+        if "pg_isready" not in str((svc.get("healthcheck") or {}).get("test")):
+            found.append(f"{name}: healthcheck does not use pg_isready")
 
     # Addresses: every host:port names a service and a port it listens on.
     def check_address(owner: str, key: str, host: str, port: str | int) -> None:
@@ -250,6 +255,36 @@ def problems(compose: dict) -> list[str]:
         for step in ("create", "setup-schema -v 0.0", f"update-schema -d {schema_dir}"):
             if not re.search(rf"temporal-sql-tool\b.*--db {db} {re.escape(step)}(\s|$)", script, re.M):
                 found.append(f"{SCHEMA}: no `--db {db} {step}`")
+
+    # The event store: a PostgreSQL of its own, reached by the workers' ENFORCE_RECORD_URL with its credentials.
+    record_env = env_of(record)
+    if not str(record.get("image", "")).startswith("postgres:"):
+        found.append(f"{RECORD}: not the postgres image")
+    db = record_env.get("POSTGRES_DB") or record_env.get("POSTGRES_USER")
+    if not db or db in TEMPORAL_DATABASES:
+        found.append(f"{RECORD}: database {db!r} is not one of its own")
+    url = env_of(worker).get("ENFORCE_RECORD_URL", "")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        found.append(f"{WORKER}: ENFORCE_RECORD_URL {url!r} is not a postgresql:// URL")
+    else:
+        if parts.hostname != RECORD:
+            found.append(f"{WORKER}: ENFORCE_RECORD_URL names host {parts.hostname!r}, not the {RECORD} service")
+        else:
+            check_address(WORKER, "ENFORCE_RECORD_URL", RECORD, parts.port or 5432)
+        if parts.path.lstrip("/") != db:
+            found.append(f"{WORKER}: ENFORCE_RECORD_URL database {parts.path.lstrip('/')!r} is not {db!r}")
+        if parts.username != record_env.get("POSTGRES_USER"):
+            found.append(f"{WORKER}: ENFORCE_RECORD_URL user {parts.username!r} is not the {RECORD} service's")
+        password = parts.password if parts.password is not None else env_of(worker).get("PGPASSWORD")
+        if password != record_env.get("POSTGRES_PASSWORD"):
+            found.append(f"{WORKER}: the event store's password is not the {RECORD} service's")
+    data_mounts = {t: s for s, t in mounts_of(record)}
+    record_volume = data_mounts.get("/var/lib/postgresql/data")
+    if record_volume not in (compose.get("volumes") or {}):
+        found.append(f"{RECORD}: its data is not on a named volume")
+    elif record_volume in {s for s, _ in mounts_of(pg)}:
+        found.append(f"{RECORD}: shares the volume {record_volume} with {POSTGRES}")
 
     # Mounted files exist in the repository; named volumes are declared.
     declared = set((compose.get("volumes") or {}).keys())
@@ -350,6 +385,35 @@ BREAKAGES = {
     "worker not built": (_drop(S + WORKER + ".build"), "neither image nor build"),
     "worker data not a volume": (_set(S + WORKER + ".volumes", ["/tmp:/data"]), "named volume"),
     "undeclared volume": (_drop("volumes.postgres-data"), "not declared"),
+    "no record service": (_drop(S + RECORD), "service record is missing"),
+    "record untagged": (_set(S + RECORD + ".image", "postgres"), "no tag"),
+    "no record healthcheck": (_drop(S + RECORD + ".healthcheck"), "healthcheck"),
+    "worker before record": (_drop(S + WORKER + ".depends_on." + RECORD), "depends_on record"),
+    "no record url": (_drop(S + WORKER + ".environment.ENFORCE_RECORD_URL"), "not a postgresql:// URL"),
+    "record url on sqlite": (
+        _set(S + WORKER + ".environment.ENFORCE_RECORD_URL", "sqlite:////data/record.db"),
+        "not a postgresql:// URL",
+    ),
+    "record in temporal's postgres": (
+        _set(S + WORKER + ".environment.ENFORCE_RECORD_URL", "postgresql://temporal@postgresql:5432/record"),
+        "not the record service",
+    ),
+    "record in temporal's database": (_set(S + RECORD + ".environment.POSTGRES_DB", "temporal"), "of its own"),
+    "record wrong database": (
+        _set(S + WORKER + ".environment.ENFORCE_RECORD_URL", "postgresql://enforce@record:5432/postgres"),
+        "database 'postgres'",
+    ),
+    "record wrong port": (
+        _set(S + WORKER + ".environment.ENFORCE_RECORD_URL", "postgresql://enforce@record:5433/record"),
+        "port 5433",
+    ),
+    "record user drift": (_set(S + RECORD + ".environment.POSTGRES_USER", "other"), "user"),
+    "record password drift": (_set(S + WORKER + ".environment.PGPASSWORD", "other"), "password"),
+    "record data not a volume": (_set(S + RECORD + ".volumes", ["/tmp:/var/lib/postgresql/data"]), "named volume"),
+    "record shares temporal's volume": (
+        _set(S + RECORD + ".volumes", ["postgres-data:/var/lib/postgresql/data"]),
+        "shares the volume",
+    ),
 }
 
 
@@ -381,6 +445,11 @@ def test_settings_come_from_the_environment():
     assert problems({**interpolate(load()), "services": changed}) == []
     assert env_of(changed[SERVER])["POSTGRES_PWD"] == "s3cret"
     assert env_of(changed[WORKER])["TEMPORAL_NAMESPACE"] == "enforce"
+    # The event store's credentials, one setting each for the record service and the workers.
+    record = interpolate(raw, {"RECORD_USER": "rec", "RECORD_PASSWORD": "pw2", "RECORD_DB": "cases"})
+    assert problems({**interpolate(load()), "services": record}) == []
+    assert env_of(record[WORKER])["ENFORCE_RECORD_URL"] == "postgresql://rec@record:5432/cases"
+    assert env_of(record[WORKER])["PGPASSWORD"] == env_of(record[RECORD])["POSTGRES_PASSWORD"] == "pw2"
 
 
 # ---------------------------------------------------------------------------------------------------------

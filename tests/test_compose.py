@@ -407,8 +407,8 @@ BREAKAGES = {
         _set(S + WORKER + ".environment.ENFORCE_RECORD_URL", "postgresql://enforce@record:5433/record"),
         "port 5433",
     ),
-    "record user drift": (_set(S + RECORD + ".environment.POSTGRES_USER", "other"), "user"),
-    "record password drift": (_set(S + WORKER + ".environment.PGPASSWORD", "other"), "password"),
+    "record user drift": (_set(S + RECORD + ".environment.POSTGRES_USER", "other"), "ENFORCE_RECORD_URL user"),
+    "record password drift": (_set(S + WORKER + ".environment.PGPASSWORD", "other"), "event store's password"),
     "record data not a volume": (_set(S + RECORD + ".volumes", ["/tmp:/var/lib/postgresql/data"]), "named volume"),
     "record shares temporal's volume": (
         _set(S + RECORD + ".volumes", ["postgres-data:/var/lib/postgresql/data"]),

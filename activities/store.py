@@ -23,7 +23,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from store import ChainBroken, RecordConflict, Store, StoreUnavailable
+from store import ChainBroken, RecordConflict, Store, StoreUnavailable, default_url
 
 RECORD_CONFLICT = "RecordConflict"
 CHAIN_BROKEN = "ChainBroken"
@@ -61,8 +61,16 @@ class AppendResult(BaseModel):
     head: str
 
 
+# One Store per URL in this worker process, so the schema is checked once per process, not once per call.
+# ENFORCE_RECORD_URL is read on every call: a corrected setting takes effect at the next attempt.
+_stores: dict[str, Store] = {}
+
+
 def _store() -> Store:
-    return Store()
+    url = default_url()
+    if url not in _stores:
+        _stores[url] = Store(url)
+    return _stores[url]
 
 
 def _append(req: AppendInput) -> AppendResult:

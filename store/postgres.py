@@ -5,9 +5,10 @@
 `connect_timeout`, which defaults to 5 seconds here). The password is never put in an error message.
 
 Appends to one record are serialised by a transaction-scoped advisory lock on the record's name
-(`pg_advisory_xact_lock(hashtext(record))`), so two workers appending the same batch at once write it once: the
-second waits, then finds the rows the first committed (READ COMMITTED sees them) and writes nothing. The body is
-kept as TEXT, not JSONB: the stored canonical text is what an idempotent re-append is compared with.
+(`pg_advisory_xact_lock(hashtextextended(record, 0))`, a 64-bit key: two records sharing one only wait for each
+other), so two workers appending the same batch at once write it once: the second waits, then finds the rows the
+first committed (READ COMMITTED sees them) and writes nothing. The body is kept as TEXT, not JSONB: the stored
+canonical text is what an idempotent re-append is compared with.
 """
 
 from __future__ import annotations
@@ -69,5 +70,5 @@ class Postgres:
     def transaction(self, conn: psycopg.Connection, key: str) -> Iterator[None]:
         """A transaction holding the advisory lock of `key` until it ends (commit or rollback)."""
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
             yield

@@ -156,8 +156,9 @@ def test_an_unreachable_store_is_unavailable(url, tmp_path, bodies):
             read()
 
 
-def test_a_stopped_postgres_is_unavailable_then_back(postgres_url, bodies):
-    """A cluster that goes away while a Store is in use: StoreUnavailable, and the same Store works again after."""
+def test_a_database_refusing_connections_is_unavailable_then_back(postgres_url, bodies):
+    """A database that goes away while a Store is in use (its connections cut, new ones refused): StoreUnavailable,
+    and the same Store works again once it is back."""
     import psycopg
 
     from tests.conftest import with_database

@@ -191,6 +191,16 @@ def test_a_postgres_url_over_tcp_reaches_the_same_cluster(postgres_db, bodies):
     assert [r.body for r in Store(postgres_db).read(RECORD)] == bodies
 
 
+def test_the_setting_chooses_the_store(url, monkeypatch, data_dir, bodies):
+    monkeypatch.setenv("ENFORCE_RECORD_URL", url)
+    Store().append(RECORD, linked(bodies))
+    assert [r.body for r in Store(url).read(RECORD)] == bodies
+    monkeypatch.delenv("ENFORCE_RECORD_URL")
+    default = Store()  # unset: SQLite in the data folder
+    assert default.path == data_dir / "record.db"
+    assert default.read(RECORD) == []
+
+
 @pytest.mark.parametrize("url", ["mysql://db/record", "sqlite://relative.db", "record.db"])
 def test_an_unknown_store_url_is_refused(url):
     with pytest.raises(ValueError, match="ENFORCE_RECORD_URL"):

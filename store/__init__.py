@@ -19,15 +19,15 @@ One setting chooses the database, `ENFORCE_RECORD_URL`:
   workers (`store/postgres.py`).
 
 `Store` is the one facade: the rules (idempotence, conflict, chain) and the queries are written once here; a
-backend gives a connection, a write transaction that holds the record's lock, its placeholder style and its
-list of migrations. Both run the same statements.
+backend gives a connection, a write transaction that holds the record's lock, its placeholder style and the
+errors that mean "unavailable". Both run the same statements.
 
-The schema is the project's own: a `schema_version` table and each backend's ordered `MIGRATIONS` (version n is
-the n-th entry), applied at a process's first connection, in one transaction under the schema lock, so two
-workers starting together apply each version once. Migrations are only ever appended and additive, so a worker
-of the previous release still runs on a newer schema. Not Alembic: it brings SQLAlchemy, an env.py and a
-migrations folder for what is here two tables and one index, and it would be a second way to reach the
-database beside the plain DB-API used for the appends.
+The schema is the project's own: a `schema_version` table and the ordered `MIGRATIONS` of `store/schema.py`
+(version n is the n-th entry), applied at a process's first connection, in one transaction under the schema
+lock, so two workers starting together apply each version once. Migrations are only ever appended and
+additive, so a worker of the previous release still runs on a newer schema. Not Alembic: it brings SQLAlchemy,
+an env.py and a migrations folder for what is here two tables and one index, and it would be a second way to
+reach the database beside the plain DB-API used for the appends.
 """
 
 from __future__ import annotations

@@ -19,24 +19,9 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-CONNECT_TIMEOUT = 5  # seconds, unless the URL says `connect_timeout`
+from store.schema import MIGRATIONS
 
-# In order; version n is MIGRATIONS[n - 1]. Only ever append.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        """CREATE TABLE IF NOT EXISTS events (
-            record TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            case_slug TEXT NOT NULL,
-            type TEXT NOT NULL,
-            on_ TEXT NOT NULL,
-            body TEXT NOT NULL,
-            link TEXT NOT NULL,
-            PRIMARY KEY (record, seq)
-        )""",
-    ),
-    ("CREATE INDEX IF NOT EXISTS events_case ON events (case_slug, record)",),
-]
+CONNECT_TIMEOUT = 5  # seconds, unless the URL says `connect_timeout`
 
 
 class Postgres:

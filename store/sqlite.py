@@ -8,23 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# In order; version n is MIGRATIONS[n - 1]. Only ever append. Version 1 uses IF NOT EXISTS so a file written
-# before the schema was versioned (the same table) is adopted as it is.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (
-        """CREATE TABLE IF NOT EXISTS events (
-            record TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            case_slug TEXT NOT NULL,
-            type TEXT NOT NULL,
-            on_ TEXT NOT NULL,
-            body TEXT NOT NULL,
-            link TEXT NOT NULL,
-            PRIMARY KEY (record, seq)
-        )""",
-    ),
-    ("CREATE INDEX IF NOT EXISTS events_case ON events (case_slug, record)",),
-]
+from store.schema import MIGRATIONS
 
 
 class SQLite:

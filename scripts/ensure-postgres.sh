@@ -1,7 +1,7 @@
 #!/bin/sh
 # Debian's PostgreSQL server binaries for the event store tests (tests/test_store.py): the test session starts a
-# private cluster of its own with initdb and pg_ctl from /usr/lib/postgresql/<version>/bin (no service is enabled
-# or used). Installs `postgresql` with apt-get when missing and allowed; exit 1 with the way otherwise.
+# private cluster of its own with initdb and pg_ctl from /usr/lib/postgresql/<version>/bin (the cluster Debian's
+# package may create and start is not used). Installs `postgresql` with apt-get when missing and allowed; exit 1 with the way otherwise.
 set -eu
 
 for bin in /usr/lib/postgresql/*/bin; do
@@ -9,6 +9,10 @@ for bin in /usr/lib/postgresql/*/bin; do
         exit 0
     fi
 done
+# Elsewhere (a source build, another distribution): the tests take initdb and pg_ctl from PATH too.
+if command -v initdb >/dev/null 2>&1 && [ -x "$(dirname "$(command -v initdb)")/pg_ctl" ]; then
+    exit 0
+fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing postgresql (apt-get) for the event store tests"
     apt-get update -qq

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Debian's PostgreSQL server binaries for the event store tests (tests/test_store.py): the test session starts a
 # private cluster of its own with initdb and pg_ctl from /usr/lib/postgresql/<version>/bin (the cluster Debian's
-# package may create and start is not used). Installs `postgresql` with apt-get when missing and allowed; exit 1 with the way otherwise.
+# package may create and start is not used). Installs `postgresql` with apt-get when missing and allowed; exit 1
+# with the way otherwise.
 set -eu
 
 for bin in /usr/lib/postgresql/*/bin; do

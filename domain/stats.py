@@ -65,8 +65,15 @@ class Span(_Row):
     """How many cases a span was measured on, and the median of their days."""
 
     procedure: str
-    # For refusal to order: the authority that issued the order; empty for opening to findings.
-    authority: str = ""
+    cases: int
+    median_days: int | float
+
+
+class OrderSpan(_Row):
+    """Refusal to order: as a span, per procedure and the authority that issued the order."""
+
+    procedure: str
+    authority: str
     cases: int
     median_days: int | float
 
@@ -80,7 +87,7 @@ class Figures(_Row):
     stages: list[StageRow] = []
     deadlines: list[DeadlineRow] = []
     opening_to_findings: list[Span] = []
-    refusal_to_order: list[Span] = []
+    refusal_to_order: list[OrderSpan] = []
 
 
 def _median(days: list[int]) -> int | float:
@@ -153,7 +160,7 @@ def stats(records: Iterable[Sequence[ev.Event]], *, year: int | None = None, pro
             Span(procedure=p, cases=len(d), median_days=_median(d)) for p, d in sorted(to_findings.items())
         ],
         refusal_to_order=[
-            Span(procedure=p, authority=a, cases=len(d), median_days=_median(d))
+            OrderSpan(procedure=p, authority=a, cases=len(d), median_days=_median(d))
             for (p, a), d in sorted(to_order.items())
         ],
     )

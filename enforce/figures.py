@@ -142,10 +142,14 @@ def register(app: typer.Typer) -> None:
     @app.command("stats", help=HELP)
     def stats_command(
         year: Annotated[
-            str | None, typer.Option("--year", help=f"Only what falls in this year ({EARLIEST.year}-{LATEST.year}).")
+            str | None,
+            typer.Option(
+                "--year", metavar="YEAR", help=f"Only what falls in this year ({EARLIEST.year}-{LATEST.year})."
+            ),
         ] = None,
         procedure: Annotated[
-            str | None, typer.Option("--procedure", help="Only the cases of this procedure, e.g. ca-joint.")
+            str | None,
+            typer.Option("--procedure", metavar="ID", help="Only the cases of this procedure, e.g. ca-joint."),
         ] = None,
         output: Annotated[
             str, typer.Option("--output", "-o", help="`table` for people, `json` for scripts.")
@@ -167,18 +171,20 @@ def register(app: typer.Typer) -> None:
                 raise _failure(f"--procedure: unknown procedure {procedure[:100]!r} (known: {', '.join(known)})", 2)
         figures = stats(records, year=wanted, procedure=procedure)
         if output == "json":
-            sys.stdout.write(json.dumps(figures.model_dump(mode="json"), indent=2) + "\n")
+            body = {**figures.model_dump(mode="json"), "not_counted": without}
+            sys.stdout.write(json.dumps(body, indent=2) + "\n")
             return
         out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
         if figures.cases == 0:
             what = f"no cases of procedure {procedure}" if procedure else "no cases"
             out.print(plain(f"{what} in the event store {url}"), highlight=False)
-            return
-        for t in tables(figures):
-            out.print(t)
-        scope = [f"procedure {procedure}"] if procedure else []
-        scope += [f"year {wanted}"] if wanted is not None else []
-        line = f"{figures.cases} cases in the event store {url}" + (f" ({', '.join(scope)})" if scope else "")
-        out.print(plain(line), highlight=False)
+        else:
+            for t in tables(figures):
+                out.print(t)
+            scope = [f"procedure {procedure}"] if procedure else []
+            scope += [f"year {wanted}"] if wanted is not None else []
+            line = f"{figures.cases} cases in the event store {url}" + (f" ({', '.join(scope)})" if scope else "")
+            out.print(plain(line), highlight=False)
         if without:
-            out.print(plain(f"{len(without)} case(s) with no joint record stored, not counted: {', '.join(without)}"))
+            line = f"{len(without)} case(s) with no joint record stored, not counted: {', '.join(without)}"
+            out.print(plain(line), highlight=False)

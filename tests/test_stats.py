@@ -14,7 +14,7 @@ import os
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -406,3 +406,73 @@ async def test_an_empty_store_says_so(tmp_path):
     assert result.returncode == 0 and "no cases" in result.stdout
     figures = await stats_json(empty)
     assert figures["cases"] == 0 and figures["opened_closed"] == [] and figures["stages"] == []
+
+
+def _opened(procedure: str, slug: str = "hostile") -> dict:
+    from domain import events as ev
+    from domain.case import Party
+
+    return ev.InvestigationOpened(
+        seq=1,
+        on=datetime(2022, 5, 2, 9, tzinfo=UTC),
+        by="opc",
+        slug=slug,
+        title="t",
+        procedure=procedure,
+        respondent=Party(name="[link=http://x]Acme[/link]"),
+        lead="opc",
+        authorities=["opc"],
+        issues=[],
+        opened=date(2022, 5, 2),
+    ).model_dump(mode="json")
+
+
+async def test_stored_text_is_shown_as_text(tmp_path):
+    """A procedure, an authority or a kind is printed as written: markup shown, control characters escaped."""
+    from domain import events as ev
+
+    url = f"sqlite:///{tmp_path / 'record.db'}"
+    procedure, authority, kind = "[bold]p[/bold]", "[red]opc[/red]", "report\x1b[2J"
+    on = datetime(2022, 6, 1, 12, tzinfo=UTC)
+    deadline = ev.DeadlineSet(
+        seq=2, on=on, by="system", deadline_id="d", authority=authority, owner="opc", kind=kind, rule="r",
+        statute="s", summary="s", trigger=on.date(), due=on.date(), owed_by="authority", count=1, unit="days",
+    )  # fmt: skip
+    met = ev.DeadlineMet(seq=3, on=on, by="system", deadline_id="d")
+    _append(
+        Store(url),
+        workflow_id("hostile"),
+        [_opened(procedure), deadline.model_dump(mode="json"), met.model_dump(mode="json")],
+    )
+    result = await enforce(env_for(url), "stats", "--procedure", procedure)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    rows = parse_tables(result.stdout)
+    assert rows["Cases opened and closed"] == [["2022", procedure, "1", "0"]]
+    assert rows["Deadlines met and missed"] == [[authority, "report\\x1b[2J", "1", "0"]]
+    figures = await stats_json(url, "--procedure", procedure)
+    assert figures["deadlines"] == [{"authority": authority, "kind": kind, "met": 1, "missed": 0}]
+
+
+async def test_a_case_with_only_track_records_is_named_not_counted(tmp_path):
+    url = f"sqlite:///{tmp_path / 'record.db'}"
+    store = Store(url)
+    _append(store, workflow_id("counted"), [_opened("ca-joint", "counted")])
+    _append(store, track_id("ghost", "opc"), [_opened("ca-joint", "ghost")])
+    result = await enforce(env_for(url), "stats")
+    assert result.returncode == 0, result.stderr
+    assert "1 cases in the event store" in result.stdout
+    assert "1 case(s) with no joint record stored, not counted: ghost" in result.stdout
+    figures = await stats_json(url)
+    assert figures["cases"] == 1 and figures["not_counted"] == ["ghost"]
+
+
+async def test_a_store_it_cannot_read_is_named(tmp_path):
+    result = await enforce(env_for("mysql://db/record"), "stats")
+    assert result.returncode == 2
+    assert "ENFORCE_RECORD_URL" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    # A store that is there and cannot be opened (a folder where the file should be): exit 1, one line.
+    (tmp_path / "folder.db").mkdir()
+    result = await enforce(env_for(f"sqlite:///{tmp_path / 'folder.db'}"), "stats")
+    assert result.returncode == 1, result
+    assert "folder.db" in result.stderr and len(result.stderr.strip().splitlines()) == 1

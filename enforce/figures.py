@@ -82,7 +82,19 @@ def read_records(store) -> tuple[list[list], list[str]]:
 
 
 def _days(value: int | float) -> str:
-    return f"{value:g}"
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def shown(url: str) -> str:
+    """The store's URL as printed: any password in it replaced by `***`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def tables(figures: Figures) -> list[Table]:
@@ -164,6 +176,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as e:
             raise _failure(f"--year: {e}", 2) from None
         url, store = _store()
+        url = shown(url)
         records, without = read_records(store) if store else ([], [])
         if procedure is not None:
             known = sorted(set(known_procedures()) | {r[0].procedure for r in records if hasattr(r[0], "procedure")})

@@ -476,3 +476,10 @@ async def test_a_store_it_cannot_read_is_named(tmp_path):
     result = await enforce(env_for(f"sqlite:///{tmp_path / 'folder.db'}"), "stats")
     assert result.returncode == 1, result
     assert "folder.db" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_password_in_the_store_url_is_never_printed():
+    from enforce.figures import shown
+
+    assert shown("postgresql://enforce:s3cret@db:5432/record") == "postgresql://enforce:***@db:5432/record"
+    assert shown("sqlite:////data/record.db") == "sqlite:////data/record.db"

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
-from enforce import dev, investigations, logs, paperwork, settings, views, watching
+from enforce import dev, figures, investigations, logs, paperwork, settings, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
 from enforce.views import plain
@@ -556,6 +556,7 @@ def worker() -> None:
 
 watching.register(app)
 paperwork.register(app)
+figures.register(app)
 
 
 def run() -> None:

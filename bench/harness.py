@@ -64,13 +64,20 @@ async def dev_server(extra_args: list[str] | None = None, db: Path | None = None
     args = list(extra_args or [])
     if db is not None:
         args += ["--db-filename", str(db)]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=executable("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=codec.data_converter(),
-        dev_server_log_level="error",
-        dev_server_extra_args=args,
-    )
+    for attempt in range(3):  # on a busy machine the server can miss the SDK's 5 s to start: start it again
+        try:
+            env = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=executable("temporal"),
+                search_attributes=sa.ALL,
+                data_converter=codec.data_converter(),
+                dev_server_log_level="error",
+                dev_server_extra_args=args,
+            )
+            break
+        except RuntimeError as e:
+            if attempt == 2 or "did not start" not in str(e):
+                raise
+            print(f"(dev server did not start in time, starting it again: {str(e)[:80]})", file=sys.stderr)
     try:
         yield env
     finally:

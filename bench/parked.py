@@ -198,6 +198,9 @@ async def main(args) -> None:
             print(f"  worker RSS {harness.rss_mib(worker.pid):.0f} MiB  (issue target with all cached: <= 1024 MiB)")
             print(f"  state query on random cases: {ms(await query_latencies(client, slugs, args.queries))}"
                   f"  (target p99 <= 100 ms)")  # fmt: skip
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "enforce.main", "--help"], capture_output=True, cwd=ROOT)
+            print(f"  `enforce --help` (the command's start, no server): {time.perf_counter() - started:.2f} s")
             for days in (30, 400):
                 seconds, what = cli_list(address, "--due-within", f"{days}d")
                 inner, found = await list_in_process(client, days)

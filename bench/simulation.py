@@ -1,6 +1,14 @@
-"""How long the whole Clearview case takes to simulate, and what the pure parts cost.
+"""How long the whole Clearview case takes to simulate, against its floor, and what the pure parts cost.
 
-    .venv/bin/python bench/simulation.py [runs]
+    .venv/bin/python bench/simulation.py [runs]        # default 3 runs
+
+The simulation (`enforce.simulate.run`, as `enforce simulate cases/clearview.toml` runs it) is timed whole,
+server start included, with its `settled()` polling counted by wrapping `enforce.investigations.state` and
+`track_states` from here: state queries of the joint record and of the tracks, and the time spent waiting
+in `settled()`. Its histories (the joint record and every track) are read before its server stops, and give
+the FLOOR: a bare workflow (bench/bare.py `BareFloor`) on a time-skipping server of its own, doing the same
+timers (those that fired, at the same case times; those cancelled or left running, started and cancelled)
+and the same number of activities, timed the same way (server start, worker, run, shutdown) in the same run.
 
 Prints figures; asserts nothing. Speed is measured here, never in the test suite.
 """
@@ -8,11 +16,9 @@ Prints figures; asserts nothing. Speed is measured here, never in the test suite
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,24 +26,133 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from bench import bare, harness  # noqa: E402
 from domain.deadlines import due_date  # noqa: E402
 from domain.state import fold  # noqa: E402
-from enforce import simulate  # noqa: E402
+from enforce import investigations, simulate  # noqa: E402
 from enforce.cases import load_case  # noqa: E402
+from workflows.messages import track_id, workflow_id  # noqa: E402
+
+
+class Polling:
+    """What `settled()` asks: counted by wrapping the client functions it calls (enforce/ is not edited)."""
+
+    def __init__(self) -> None:
+        self.joint = self.tracks = self.calls = 0
+        self.seconds = 0.0
+
+    def install(self) -> None:
+        state, track_states, settled = investigations.state, investigations.track_states, simulate.settled
+
+        async def counted_state(client, slug, as_party=None):
+            self.joint += 1
+            return await state(client, slug, as_party)
+
+        async def counted_tracks(client, slug, authorities):
+            self.tracks += len(authorities)
+            return await track_states(client, slug, authorities)
+
+        async def timed_settled(client, slug, authorities):
+            self.calls += 1
+            started = time.perf_counter()
+            try:
+                return await settled(client, slug, authorities)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        investigations.state, investigations.track_states, simulate.settled = (
+            counted_state, counted_tracks, timed_settled)  # fmt: skip
+
+
+async def histories(client, slug: str, authorities: list[str]):
+    """The work of the simulation's records, and the floor's input: its timers and activities in case time."""
+    ids = [workflow_id(slug)] + [track_id(slug, a) for a in authorities]
+    work = await harness.work_of_ids(client, ids)
+    starts, fires, cancelled, activities = [], [], [], []
+    started_timers: dict[tuple[str, int], float] = {}
+    for wid in ids:
+        async for e in client.get_workflow_handle(wid).fetch_history_events():
+            at = e.event_time.ToDatetime().timestamp()
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                starts.append(at)
+            elif e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                length = e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+                started_timers[(wid, e.event_id)] = length
+            elif e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+                fires.append(at)
+                started_timers.pop((wid, e.timer_fired_event_attributes.started_event_id), None)
+            elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                activities.append(at)
+    cancelled = list(started_timers.values())  # cancelled, or still running when the simulation ended
+    t0 = min(starts)
+    fires = sorted(f - t0 for f in fires)
+    moments = [bare.Moment(at=f, activities=0) for f in fires]
+    at_start = 0
+    for a in activities:
+        a -= t0
+        before = [m for m in moments if m.at <= a + 1e-6]
+        if before:
+            before[-1].activities += 1
+        else:
+            at_start += 1
+    return work, bare.FloorInput(moments=moments, cancelled=cancelled, activities_at_start=at_start)
+
+
+async def floor(spec: bare.FloorInput) -> tuple[float, harness.Work]:
+    started = time.perf_counter()
+    async with harness.skipping_server() as env:
+        async with Worker(env.client, task_queue="floor", workflows=[bare.BareFloor], activities=[bare.bare_notice]):
+            await env.client.execute_workflow(bare.BareFloor.run, spec, id="floor", task_queue="floor")
+            seconds = time.perf_counter() - started
+            work = await harness.work_of_ids(env.client, ["floor"])
+    return seconds, work
 
 
 def main(runs: int) -> None:
-    os.environ.setdefault("ENFORCE_DATA_DIR", tempfile.mkdtemp(prefix="enforce-bench-"))
+    harness.private_env()
     case, procedure = load_case(ROOT / "cases" / "clearview.toml")
-    seconds, result = [], None
+    polling = Polling()
+    polling.install()
+    seconds, result, found = [], None, {}
+
+    async def keep(client):
+        if not found:
+            found["work"], found["floor"] = await histories(client, case.slug, case.authorities)
+
     for _ in range(runs):
         started = time.perf_counter()
-        result = asyncio.run(simulate.run(case, procedure))
+        result = asyncio.run(simulate.run(case, procedure, before_shutdown=keep))
         seconds.append(time.perf_counter() - started)
     assert result is not None
-    print(f"simulate clearview: {len(result.events)} events, {len(result.deadlines)} deadlines, "
-          f"{runs} runs: median {statistics.median(seconds):.2f} s, min {min(seconds):.2f} s, "
-          f"max {max(seconds):.2f} s")
+    spec: bare.FloorInput = found["floor"]
+    work: harness.Work = found["work"]
+    floors, floor_work = [], None
+    for _ in range(runs):
+        s, floor_work = asyncio.run(floor(spec))
+        floors.append(s)
+    sim, flo = statistics.median(seconds), statistics.median(floors)
+    print(
+        f"simulate clearview: {len(result.events)} events, {len(result.deadlines)} deadlines, "
+        f"{runs} runs: median {sim:.2f} s, min {min(seconds):.2f} s, max {max(seconds):.2f} s"
+    )
+    print(f"  settled() per run: {polling.calls / runs:.0f} calls, {polling.joint / runs:.0f} state queries of the "
+          f"joint record and {polling.tracks / runs:.0f} of the tracks, {polling.seconds / runs:.2f} s waiting "
+          f"({polling.seconds / runs / sim:.0%} of the run)")  # fmt: skip
+    timers = len(spec.moments) + len(spec.cancelled)
+    acts = spec.activities_at_start + sum(m.activities for m in spec.moments)
+    print(
+        f"floor (bare time-skipping workflow, {len(spec.moments)} timers fired, {len(spec.cancelled)} started "
+        f"and cancelled, {acts} activities): median {flo:.2f} s, min {min(floors):.2f} s, max {max(floors):.2f} s"
+    )
+    print(f"  simulation / floor: {sim / flo:.1f}x  (issue target <= 2x)")
+    print(f"  history events: simulation {work.total} over {sum(work.runs.values())} workflows "
+          f"(timers started {sum(n for (k, e), n in work.kinds.items() if e == 'timer_started')}, "
+          f"activities {sum(work.activities.values())}); floor {floor_work.total if floor_work else 0} "
+          f"({timers} timers, {acts} activities)")  # fmt: skip
+    harness.print_work(work, 1, "simulation", top=16)
 
     started = time.perf_counter()
     for _ in range(200):
@@ -49,10 +164,14 @@ def main(runs: int) -> None:
     started = time.perf_counter()
     for d in days:
         due_date(rule, d, procedure.calendars)
-    print(f"BC PIPA 30-day due dates: {(time.perf_counter() - started) / len(days) * 1e6:.1f} us each "
-          f"(calendars cached after the first year)")
+    print(
+        f"BC PIPA 30-day due dates: {(time.perf_counter() - started) / len(days) * 1e6:.1f} us each "
+        f"(calendars cached after the first year)"
+    )
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    sys.stdout.flush()
+    harness.os._exit(0)  # sdk-python#300: a process that ran a worker can abort at interpreter exit

@@ -449,3 +449,79 @@ async def test_the_shipped_case_simulates_to_the_final_decision_on_dates_worked_
     assert {t.outcome for t in result.tracks.values()} == {
         "Final decision adopted and notified; the CNIL's decision on the rejected part adopted."
     }
+
+
+# ------------------------------------------------------------------ Regulation (EU) 2025/2518, from 2027-04-02
+
+LATER_CASE = ROOT / "cases" / "corvid-maps.toml"
+AFTER = date(2028, 6, 1)  # a day by which the later case has run its course
+
+
+@pytest.mark.parametrize(
+    "opened,version",
+    [
+        (date(2025, 9, 1), "GDPR (2016/679)"),
+        (date(2027, 4, 1), "GDPR (2016/679)"),
+        (date(2027, 4, 2), "GDPR (2016/679) with Regulation (EU) 2025/2518"),
+        (date(2027, 4, 15), "GDPR (2016/679) with Regulation (EU) 2025/2518"),
+    ],
+)
+def test_a_case_takes_the_procedure_version_in_force_on_its_opening_date(tmp_path, opened, version):
+    text = LATER_CASE.read_text().replace("opened = 2027-04-15", f"opened = {opened}")
+    text = text[: text.index("[[steps]]")]
+    _, procedure = load_case(write_case(tmp_path, text), today=AFTER)
+    assert procedure.version == version
+    assert ("investigation" in procedure.deadlines) == (opened >= date(2027, 4, 2))
+
+
+def test_a_later_step_is_refused_in_a_case_opened_before_the_regulation_applied(tmp_path):
+    text = LATER_CASE.read_text().replace("opened = 2027-04-15", "opened = 2027-03-15")
+    with pytest.raises(
+        DataError, match=r"steps\[0\] \(2027-06-01 share-summary-of-key-issues\).action: unknown action"
+    ):
+        load_case(write_case(tmp_path, text), today=AFTER)
+    with pytest.raises(DataError, match="opened: 2027-04-15 is in the future"):
+        load_case(LATER_CASE, today=date(2026, 12, 2))
+
+
+async def test_the_later_case_simulates_with_the_regulation_s_clocks(tmp_path, monkeypatch):
+    from enforce import simulate
+
+    case, procedure = load_case(LATER_CASE, today=AFTER)
+    monkeypatch.setenv("ENFORCE_DATA_DIR", str(tmp_path))
+    result = await simulate.run(case, procedure)
+    assert (result.stage, result.state.phase) == ("closed", "notified")
+    assert [(d.rule, d.trigger, d.due, d.status) for d in result.deadlines] == [
+        # 15 months from Thu 15 Apr 2027: Sat 15 Jul 2028; Mon 17 Jul. Met by the draft decision.
+        ("investigation", date(2027, 4, 15), date(2028, 7, 17), "met"),
+        # 3 weeks from the preliminary findings served Tue 2 Nov 2027: Tue 23 Nov, a working day in Ireland.
+        ("right-to-be-heard", date(2027, 11, 2), date(2027, 11, 23), "met"),
+        # 4 weeks from Mon 10 Jan 2028: Mon 7 Feb, Saint Brigid's Day; Tue 8 Feb. No objection: deemed agreement.
+        ("objections", date(2028, 1, 10), date(2028, 2, 8), "elapsed"),
+    ]
+    names = [e.name for e in result.events if isinstance(e, ev.StepRecorded)]
+    assert names == [
+        "SummaryOfKeyIssuesShared",
+        "PreliminaryFindingsIssued",
+        "ObservationsSubmitted",
+        "DraftDecisionCirculated",
+        "DraftDecisionDeemedAgreed",
+        "FinalDecisionAdopted",
+        "FinalDecisionNotified",
+        "CaseClosed",
+    ]
+    assert {"summary-of-key-issues", "preliminary-findings"} <= {
+        e.kind for e in result.events if isinstance(e, ev.NoticeServed)
+    }
+
+
+def test_the_two_shipped_cases_differ_in_what_their_procedure_asks(tmp_path):
+    _, before = load_case(CASE_FILE)
+    _, after = load_case(LATER_CASE, today=AFTER)
+    assert before.steps["circulate-draft-decision"].phases == ["inquiry"]
+    assert after.steps["circulate-draft-decision"].phases == ["preliminary-findings", "heard"]
+    assert set(after.steps) - set(before.steps) == {
+        "share-summary-of-key-issues",
+        "issue-preliminary-findings",
+        "submit-observations",
+    }

@@ -282,6 +282,9 @@ class Procedure(Strict):
     phases: list[str] = Field(default_factory=list)
     steps: dict[str, StepDef] = Field(default_factory=dict)
     actions: list[str] | None = None
+    # What the procedure calls things, for the report: `report`, `lead`, `concerned`, `board`, `respondent`,
+    # `authorities` (e.g. "lead supervisory authority"); the report's own words where one is missing.
+    terms: dict[str, Short] = Field(default_factory=dict)
     # The date this version of the procedure applies from (a case takes the version in force when it opens).
     in_force: date | None = None
     version: Short = ""

@@ -20,6 +20,7 @@ from domain.investigation import Investigation
 from domain.policy import on_missed
 from domain.procedure import load_procedure, parse_procedure
 from enforce.cases import load_case
+from enforce.paperwork import render_report
 from tests.casefiles import ROOT, simulate_text, write_case
 
 GDPR = load_procedure("eu-gdpr")
@@ -446,6 +447,20 @@ async def test_the_shipped_case_simulates_to_the_final_decision_on_dates_worked_
         else Path(to_controller.document).read_text()
     )
     assert "# Final decision (GDPR Art. 60(7), 65(6))" in text and "final decision of" in text
+    # The record in the GDPR's own words.
+    report = render_report(result.state, result.events, load_procedure("eu-gdpr", on=date(2025, 9, 1)))
+    assert report.startswith("# Record of the cross-border case: Cross-border inquiry into Lumen Social Ltd")
+    for words in (
+        "| lead supervisory authority |",
+        "with CNIL, Garante as supervisory authorities concerned.",
+        "| Draft decision (GDPR Art. 60(3)) |",
+        "| Relevant and reasoned objection (GDPR Art. 60(4), Art. 4(24)) |",
+        "| Binding decision (GDPR Art. 65(1)(a), 65(2)-(3)) |",
+        "| Final decision (GDPR Art. 60(7), Art. 65(6)) |",
+        "extended on 2026-06-10 to 2026-07-20",
+    ):
+        assert words in report, words
+    assert "co-investigator" not in report and "Report of findings" not in report
     assert {t.outcome for t in result.tracks.values()} == {
         "Final decision adopted and notified; the CNIL's decision on the rejected part adopted."
     }

@@ -21,7 +21,9 @@ from domain.policy import on_missed
 from domain.procedure import load_procedure, parse_procedure
 from enforce.cases import load_case
 from enforce.paperwork import render_report
+from enforce.views import event_line
 from tests.casefiles import ROOT, simulate_text, write_case
+from workflows.details import current_details
 
 GDPR = load_procedure("eu-gdpr")
 CASE_FILE = ROOT / "cases" / "lumen-social.toml"
@@ -461,6 +463,12 @@ async def test_the_shipped_case_simulates_to_the_final_decision_on_dates_worked_
     ):
         assert words in report, words
     assert "co-investigator" not in report and "Report of findings" not in report
+    # The UI's details and the CLI's timeline name the steps by the procedure's events.
+    upto = next(i for i, e in enumerate(result.events) if getattr(e, "name", "") == "CaseClosed") + 1
+    details = current_details(result.state, result.events[:upto], noon(date(2026, 9, 15)))
+    assert "**stage:** closed · **phase:** notified ·" in details and "CaseClosed (by dpc-ie)" in details
+    line = event_line(next(e for e in result.events if isinstance(e, ev.StepRecorded) and e.name == "ObjectionRaised"))
+    assert "ObjectionRaised" in line and line.endswith("by cnil-fr    relevant and reasoned objection")
     assert {t.outcome for t in result.tracks.values()} == {
         "Final decision adopted and notified; the CNIL's decision on the rejected part adopted."
     }

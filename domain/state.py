@@ -239,6 +239,15 @@ class InvestigationState(Frozen):
         if self.stage in (None, Stage.CLOSED):
             return "none"
         owed = {d.owed_by if d.owed_by == "respondent" else d.authority for d in self.open_deadlines if d.running}
+        if self.phase:
+            # A procedure of its own steps: whoever owes the next running clock; a window for objections or
+            # comments is the other authorities' to use.
+            running = [d for d in self.open_deadlines if d.running]
+            if "respondent" in owed:
+                return "respondent"
+            if running:
+                return "authorities" if running[0].kind in ("objection", "comments") else running[0].authority
+            return self.lead
         if self.stage == Stage.AWAITING_RESPONSE or self.stage == Stage.PRELIMINARY_REPORT:
             return "respondent"
         if self.stage == Stage.FINDINGS:

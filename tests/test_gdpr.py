@@ -177,6 +177,7 @@ def test_no_objection_within_four_weeks_is_deemed_agreement(tmp_path):
     inv = case_without_steps(tmp_path)
     act(inv, "circulate-draft-decision", date(2026, 3, 9), by="dpc-ie", summary="A reprimand.")
     assert clock(inv, "objections").due == date(2026, 4, 7)
+    assert inv.state.awaiting_party == "authorities"  # the window is the authorities concerned's
     closed = run_out(inv, "objections")
     assert [e.type for e in closed][:1] == ["DeadlineElapsed"]
     assert steps(closed) == ["DraftDecisionDeemedAgreed"]
@@ -218,6 +219,7 @@ def test_the_edpb_acts_only_in_the_dispute_and_the_lsa_s_clock_starts_on_its_not
     act(inv, "raise-objection", date(2026, 3, 20), by="garante-it", summary="A fine is due.")
     run_out(inv, "objections")
     act(inv, "refer-to-board", date(2026, 5, 19), by="dpc-ie", summary="Not followed.")
+    assert inv.state.awaiting_party == "edpb"
     binding = clock(inv, "binding-decision")
     assert (binding.authority, binding.due) == ("edpb", date(2026, 6, 19))
     # Art. 65(2): extended by a further month, counted whole from the referral: 19 July 2026 is a Sunday.
@@ -252,6 +254,7 @@ def test_the_edpb_acts_only_in_the_dispute_and_the_lsa_s_clock_starts_on_its_not
     final = clock(inv, "final-decision")
     # The EDPB's event starts the LSA's clock, on the LSA's calendar: Sun 30 Aug 2026 -> Mon 31 Aug.
     assert (final.authority, final.due) == ("dpc-ie", date(2026, 8, 31))
+    assert inv.state.awaiting_party == "dpc-ie"
     with pytest.raises(Rejected, match="edpb acts only in"):
         act(inv, "message", date(2026, 8, 1), by="edpb", to=["dpc-ie"], subject="s", text="t")
 

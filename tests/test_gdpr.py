@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain import events as ev
 from domain.actions import CASE, allowed_now, parse_action
@@ -551,3 +553,28 @@ def test_the_two_shipped_cases_differ_in_what_their_procedure_asks(tmp_path):
         "issue-preliminary-findings",
         "submit-observations",
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    trigger=st.dates(min_value=date(2019, 1, 1), max_value=date(2029, 12, 1)),
+    rule=st.sampled_from(["objections", "revised-objections", "binding-decision", "provisional-measure"]),
+    calendar=st.sampled_from(["ie", "edpb", "it", "fr", "de-by"]),
+)
+def test_a_period_ends_on_the_first_working_day_from_its_last_day(trigger, rule, calendar):
+    """Art. 3(2)(b)-(c) and 3(4): the period's own last day, or the first working day after it, never later."""
+    from domain.calendars import calendar_for
+    from domain.deadlines import add_months
+
+    r = GDPR.deadlines[rule].for_holder(calendar)
+    cal = calendar_for(GDPR.calendars, [calendar])
+    if r.unit == "weeks":
+        last = trigger + timedelta(weeks=r.count)
+        assert last.weekday() == trigger.weekday()
+    else:
+        last = add_months(trigger, r.count)
+        # The same date, or the month's last day when it has no such date (31 January + 1 month: 28 February).
+        assert last.day == trigger.day or (last.day < trigger.day and (last + timedelta(days=1)).day == 1)
+    due = due_date(r, trigger, GDPR.calendars)
+    assert due >= last and not cal.is_holiday(due) and due.weekday() < 5
+    assert all(cal.is_holiday(last + timedelta(days=i)) for i in range((due - last).days))

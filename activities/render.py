@@ -23,6 +23,9 @@ from activities import markdown as md
 from domain.notices import NoticeRequest
 
 TEMPLATES = Path(__file__).parent / "templates"
+# A procedure's own notice kinds live with it: `domain/procedures/<procedure>/<kind>.md.j2`, found under the
+# same names (`<procedure>/<kind>.md.j2`) as those kept here, and extending the same `_base.md.j2`.
+PROCEDURE_TEMPLATES = Path(__file__).parent.parent / "domain" / "procedures"
 LAYOUT = "_layout.html.j2"
 
 MONTHS = {
@@ -75,6 +78,7 @@ def article(section: str) -> str:
 
 
 _markdown_env = md.environment(TEMPLATES)
+_markdown_env.loader = jinja2.FileSystemLoader([TEMPLATES, PROCEDURE_TEMPLATES])
 _markdown_env.filters["longdate"] = longdate
 _markdown_env.filters["article"] = article
 # The HTML layout: HTML-escaped, as Jinja escapes HTML.

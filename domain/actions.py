@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain import events as ev
 from domain.case import RESPONDENT, Recommendation
-from domain.deadlines import extended_due
+from domain.deadlines import extended_by_period, extended_due
 from domain.errors import BadInput, Rejected
 from domain.limits import ACTION_BYTES_MAX, ID_MAX, LIST_MAX, RECOMMENDATIONS_MAX, Day, Id, Short, Text, limit_message
-from domain.procedure import Power, Procedure
+from domain.procedure import DeadlineUnit, Power, Procedure
 from domain.state import DeadlineState, InvestigationState, Stage, TrackStatus
 
 CASE = "case"  # the owner of the joint record: the parent workflow
@@ -82,6 +82,7 @@ class Action(BaseModel):
         if s.stage == Stage.CLOSED:
             raise Rejected("the investigation is closed")
         _check_actor(self, s)
+        _check_procedure(self, s, ctx)
         if self.stages is not None and s.stage not in self.stages:
             raise Rejected(f"{self.name} is not allowed in stage {s.stage.value}")
         if self.runs_in == "track":
@@ -121,6 +122,28 @@ def _check_actor(a: Action, s: InvestigationState) -> None:
         "self": "the authority whose track it is",
     }
     raise Rejected(f"{a.name} is for {' or '.join(who.get(x, x) for x in a.actors)}, not {a.by}")
+
+
+def phase_of(s: InvestigationState, procedure: Procedure) -> str:
+    """The phase of a procedure of its own steps: the one its last step led to, or its first."""
+    return s.phase or procedure.first_phase
+
+
+def board_of(s: InvestigationState, procedure: Procedure) -> str:
+    """The case's authority with the role of a board (the EDPB), or ''."""
+    return next((a for a in s.authorities if a in procedure.authorities and procedure.authority(a).role == "board"), "")
+
+
+def _check_procedure(a: Action, s: InvestigationState, ctx: Ctx) -> None:
+    """What the procedure allows: the common actions it keeps, and a party that acts only at some phases."""
+    keeps = ctx.procedure.actions
+    if keeps is not None and not isinstance(a, ProcedureStep) and a.name not in keeps:
+        raise Rejected(f"{a.name} is not an action of procedure {ctx.procedure.id}")
+    if a.by in ctx.procedure.authorities:
+        only = ctx.procedure.authority(a.by).phases
+        phase = phase_of(s, ctx.procedure)
+        if only and phase not in only:
+            raise Rejected(f"{a.by} acts only in {', '.join(only)}; the case is in {phase}")
 
 
 def _power(ctx: Ctx, aid: str, *powers: Power) -> Power:
@@ -429,6 +452,8 @@ class ExtendDeadline(Action):
     authority: Id = ""
     new_due: Day | None = None
     added: int | None = Field(default=None, gt=0, le=MAX_DAYS)
+    # `added` in weeks or months rather than countable days (GDPR Art. 65(2): "by a further month").
+    unit: Literal["days", "weeks", "months"] = "days"
     reason: Text = Field(min_length=1)
     notified: list[Id] = Field(max_length=LIST_MAX, min_length=1)
     anticipated_completion: Day | None = None
@@ -468,7 +493,7 @@ class ExtendDeadline(Action):
         if d.owner != ctx.owner:
             where = f"investigation-{s.slug}" + ("" if d.owner == CASE else f".{d.owner}")
             raise Rejected(f"deadline {d.deadline_id} is kept by {where}")
-        rule = ctx.procedure.deadline_rule(d.owner, d.rule)
+        rule = ctx.procedure.deadline_rule(d.owner, d.rule, d.authority)
         if d.status == "paused":
             raise Rejected(
                 f"deadline: {d.deadline_id} is paused ({d.remaining} days left); extend it once it runs again"
@@ -478,8 +503,25 @@ class ExtendDeadline(Action):
             raise Rejected(f"{rule.statute} sets this clock; no one can extend it")
         if self.by != grantor:
             raise Rejected(f"only {grantor} can extend {d.deadline_id}, not {self.by}")
-        if (self.new_due is None) == (self.added is None):
+        if rule.extensions_max is not None and d.extensions >= rule.extensions_max:
+            raise Rejected(f"{rule.statute} allows {rule.extensions_max} extension(s) of this clock; it has had them")
+        added, unit = self.added, self.unit
+        if self.new_due is None and added is None and rule.extend_count is not None:
+            added, unit = rule.extend_count, (rule.extend_unit or DeadlineUnit.DAYS).value
+        if (self.new_due is None) == (added is None):
             raise Rejected("give exactly one of new_due or added")
+        if (
+            rule.extend_count is not None
+            and self.new_due is None
+            and (added, unit)
+            != (
+                rule.extend_count,
+                (rule.extend_unit or DeadlineUnit.DAYS).value,
+            )
+        ):
+            raise Rejected(
+                f"added: {rule.statute} extends by {rule.extend_count} {rule.extend_unit}, not {added} {unit}"
+            )
         if self.new_due is not None and abs((self.new_due - d.due).days) > MAX_DAYS:
             raise Rejected(f"new_due: {self.new_due} is more than {MAX_DAYS} days from the current due date {d.due}")
         for who in self.notified:
@@ -491,7 +533,14 @@ class ExtendDeadline(Action):
             if RESPONDENT not in self.notified:
                 raise Rejected(f"notified: {rule.statute} requires notice to the parties (include respondent)")
         try:
-            due = extended_due(rule, d.due, new_due=self.new_due, added=self.added, specs=ctx.procedure.calendars)
+            if added is not None and unit != "days":
+                # Counted whole from the trigger the first time; a later extension runs on from the due date.
+                count = (d.count or rule.count) if d.extensions == 0 else 0
+                due = extended_by_period(
+                    rule, d.trigger, count, d.due, added, DeadlineUnit(unit), ctx.procedure.calendars
+                )
+            else:
+                due = extended_due(rule, d.due, new_due=self.new_due, added=added, specs=ctx.procedure.calendars)
         except ValueError as e:
             raise Rejected(str(e)) from None
         if (due - d.due).days > MAX_DAYS:
@@ -510,6 +559,130 @@ class ExtendDeadline(Action):
                 },
             )
         ]
+
+
+# ------------------------------------------------------------------------------------------------ procedure steps
+
+
+def step_event(procedure: Procedure, key: str, s: InvestigationState, by: str, fields: dict[str, Any]) -> New:
+    """The event that records step `key` of the procedure, taken by `by` (an authority, the respondent, or
+    the record itself)."""
+    step = procedure.steps[key]
+    subject = fields.get("subject", "")
+    if step.numbered:
+        subject = f"{step.numbered}-{s.step_counts.get(step.records, 0) + 1}"
+    return New(
+        ev.StepRecorded,
+        by,
+        {
+            "step": key,
+            "name": step.records,
+            "label": step.label,
+            "statute": step.statute,
+            "phase": step.to_phase,
+            "actor": by if by in s.authorities else "",
+            "subject": subject,
+            "summary": fields.get("summary", ""),
+            "to": list(fields.get("to", [])),
+            "dated": fields.get("dated"),
+        },
+    )
+
+
+def _step_actor_ok(step_by: list[str], by: str, s: InvestigationState, procedure: Procedure) -> bool:
+    if by == RESPONDENT:
+        return "respondent" in step_by
+    if by not in s.authorities:
+        return False
+    role = procedure.authority(by).role
+    return (
+        ("lead" in step_by and by == s.lead)
+        or ("concerned" in step_by and by != s.lead and role == "authority")
+        or ("authority" in step_by and role == "authority")
+        or ("board" in step_by and role == "board")
+    )
+
+
+class ProcedureStep(Action):
+    name = "step"
+    actors = ("authority", "respondent")
+    help = (
+        "A step of the case's procedure (`enforce procedure` lists them): `step` names it; a case file may "
+        "write the step's name as its action."
+    )
+    step: Id = Field(min_length=1)
+    summary: Text = ""
+    subject: Short = ""
+    to: list[Id] = Field(default=[], max_length=LIST_MAX)
+
+    def check(self, s, ctx):
+        if s.stage is None:
+            raise Rejected("the investigation has not opened")
+        if s.stage == Stage.CLOSED:
+            raise Rejected("the investigation is closed")
+        if ctx.owner != CASE:
+            raise Rejected(f"a step of the procedure is the joint record's: send it to investigation-{s.slug}")
+        procedure = ctx.procedure
+        spec = procedure.steps.get(self.step)
+        if spec is None:
+            known = ", ".join(k for k, v in procedure.steps.items() if "system" not in v.by or len(v.by) > 1)
+            raise Rejected(f"step: {self.step!r} is not a step of procedure {procedure.id} (steps: {known or 'none'})")
+        if self.by != RESPONDENT and self.by not in s.authorities:
+            raise Rejected(f"{self.by!r} is not a party to this case (authorities: {', '.join(s.authorities)})")
+        if not _step_actor_ok(spec.by, self.by, s, procedure):
+            raise Rejected(f"{self.step} is for {' or '.join(spec.by)}, not {self.by}")
+        _check_procedure(self, s, ctx)
+        phase = phase_of(s, procedure)
+        if spec.phases and phase not in spec.phases:
+            raise Rejected(f"{self.step} is taken in {', '.join(spec.phases)}; the case is in {phase}")
+        for need in spec.requires:
+            if not getattr(self, need):
+                raise Rejected(f"{need}: {self.step} ({spec.label}) requires it")
+        if self.to:
+            _authorities_named(s, "to", self.to, self.by)
+        if spec.answers:
+            opened = procedure.steps[procedure.own_events[spec.answers]]
+            count = s.step_counts.get(spec.answers, 0)
+            known = [f"{opened.numbered}-{i}" for i in range(1, count + 1)] if opened.numbered else []
+            if opened.numbered and self.subject not in known:
+                raise Rejected(
+                    f"subject: {self.subject!r} is not a {opened.label} of this case ({', '.join(known) or 'none'})"
+                )
+
+    def decide(self, s, ctx):
+        fields = self.model_dump(include={"summary", "subject", "to"})
+        if self.to:
+            fields["to"] = _authorities_named(s, "to", self.to, self.by)
+        out = [step_event(ctx.procedure, self.step, s, self.by, fields)]
+        if ctx.procedure.steps[self.step].closes:
+            # Every file closes on it, and the case with them.
+            outcome = self.summary or ctx.procedure.steps[self.step].label
+            out += [New(ev.TrackClosed, self.by, {"authority": a, "outcome": outcome}) for a in s.open_tracks]
+            out.append(New(ev.InvestigationClosed, self.by, {"outcomes": dict.fromkeys(s.authorities, outcome)}))
+        return out
+
+
+def available_steps(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:
+    """The procedure's steps `by` could take now (their fields aside)."""
+    out = []
+    for key, spec in ctx.procedure.steps.items():
+        probe = ProcedureStep.model_construct(by=by, step=key, summary="x", subject="", to=[])
+        if spec.answers or "subject" in spec.requires or "to" in spec.requires:
+            # What it needs to name is checked when it is taken.
+            spec_free = spec.model_copy(update={"answers": "", "requires": ["summary"]})
+            probe_ctx = Ctx(
+                procedure=ctx.procedure.model_copy(update={"steps": {**ctx.procedure.steps, key: spec_free}}),
+                now=ctx.now,
+                owner=ctx.owner,
+            )
+        else:
+            probe_ctx = ctx
+        try:
+            probe.check(s, probe_ctx)
+        except Rejected:
+            continue
+        out.append(key)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ track actions
@@ -789,12 +962,16 @@ ACTIONS: dict[str, type[Action]] = {
         VerifyCompliance,
         FindNonCompliance,
         CloseTrack,
+        ProcedureStep,
     )
 }
 
 
-def parse_action(name: str, payload: dict[str, Any]) -> Action:
-    """An action from its name and fields, or `Rejected` naming the field that is wrong."""
+def parse_action(name: str, payload: dict[str, Any], procedure: Procedure | None = None) -> Action:
+    """An action from its name and fields, or `Rejected` naming the field that is wrong. With the case's
+    procedure, a step's own name stands for the `step` action (`circulate-draft-decision`)."""
+    if procedure is not None and name not in ACTIONS and name in procedure.steps:
+        payload, name = {**payload, "step": name}, ProcedureStep.name
     cls = ACTIONS.get(name)
     if cls is None:
         raise BadInput(f"unknown action {name[:ID_MAX]!r}; actions: {', '.join(ACTIONS)}")
@@ -822,6 +999,11 @@ def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:
     """The actions `by` could take now here, judged by actor and stage (their fields aside)."""
     out = []
     for name, cls in ACTIONS.items():
+        if cls is ProcedureStep:
+            out += available_steps(s, ctx, by)
+            continue
+        if ctx.procedure.actions is not None and name not in ctx.procedure.actions:
+            continue
         if cls is ExtendDeadline:
             if ExtendDeadline.available(s, ctx, by):
                 out.append(name)

@@ -107,7 +107,21 @@ def _year_table(key: str, year: int) -> Mapping[date, tuple[str, ...]]:
 
 
 def _named_days(spec: CalendarSpec, year: int) -> dict[date, set[str]]:
-    entity = getattr(holidays.countries, spec.country, None)
+    days: dict[date, set[str]] = {}
+    if spec.country:
+        days = _package_days(spec, year)
+    for name, month_day in spec.annual.items():
+        if name not in spec.exclude:
+            days.setdefault(date.fromisoformat(f"{year:04d}-{month_day}"), set()).add(name)
+    sunday = easter(year)
+    for name, offset in spec.easter_offsets.items():
+        if name not in spec.exclude:
+            days.setdefault(sunday + timedelta(days=offset), set()).add(name)
+    return days
+
+
+def _package_days(spec: CalendarSpec, year: int) -> dict[date, set[str]]:
+    entity = getattr(holidays.countries, spec.country or "", None)
     if not isinstance(entity, type):
         raise ValueError(f"calendars.country: the holidays package has no country {spec.country!r}")
     language = spec.language or entity.default_language
@@ -128,8 +142,4 @@ def _named_days(spec: CalendarSpec, year: int) -> dict[date, set[str]]:
         for name in package.get_list(d):
             if (not spec.include or name in spec.include) and name not in spec.exclude:
                 days.setdefault(d, set()).add(name)
-    sunday = easter(year)
-    for name, offset in spec.easter_offsets.items():
-        if name not in spec.exclude:
-            days.setdefault(sunday + timedelta(days=offset), set()).add(name)
     return days

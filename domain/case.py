@@ -173,30 +173,31 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
 
 
 def parse_case(
-    text: str, source: str, lookup: Callable[[str], Procedure] | None = None, today: date | None = None
+    text: str, source: str, lookup: Callable[[str, date | None], Procedure] | None = None, today: date | None = None
 ) -> CaseFile:
-    """Validate a case file's text; `lookup(pid)` finds its procedure (KeyError when unknown). `today` is the
-    case clock's source: a case cannot open after it."""
+    """Validate a case file's text; `lookup(pid, opened)` finds its procedure, the version in force on the
+    opening date (KeyError when unknown). `today` is the case clock's source: a case cannot open after it."""
     data = parse_toml(text, source)
     check_depth(data, source)
     procedure = None
+    opened = data.get("opened")
+    on = opened if isinstance(opened, date) and not isinstance(opened, datetime) else None
     # The procedure decides which authorities exist, so it is checked before the fields that name them.
     if lookup is not None and isinstance(data.get("procedure"), str):
         try:
-            procedure = lookup(data["procedure"])
+            procedure = lookup(data["procedure"], on)
         except KeyError:
             raise DataError(source, "procedure", f"unknown procedure {data['procedure']!r}") from None
         if isinstance(data.get("authorities"), list):
             check_authorities(data["authorities"], procedure, source)
     # Before the model: a future opening would otherwise be reported as steps dated before it.
-    opened = data.get("opened")
     if today is not None and isinstance(opened, date) and not isinstance(opened, datetime) and opened > today:
         raise DataError(source, "opened", f"{opened} is in the future (today is {today})")
     try:
         case = CaseFile.model_validate(data)
     except Exception as e:
         raise _name_step(describe_validation_error(source, e), data) from None
-    check_steps(case, source)
+    check_steps(case, source, procedure)
     return case
 
 
@@ -220,14 +221,15 @@ def _name_step(e: DataError, data: dict[str, Any]) -> DataError:
     return DataError(e.source, step_label(i, steps[i]) + e.field[m.end() :], e.message)
 
 
-def check_steps(case: CaseFile, source: str) -> None:
-    """Each scripted step must be an action of the vocabulary with the fields that action takes."""
+def check_steps(case: CaseFile, source: str, procedure: Procedure | None = None) -> None:
+    """Each scripted step must be an action of the vocabulary with the fields that action takes (a step of
+    the case's procedure counts as one)."""
     from domain.actions import parse_action  # the actions know the case's types, not the reverse
     from domain.errors import Rejected
 
     for i, step in enumerate(case.steps):
         try:
-            parse_action(step.action, {"by": step.by, **step.fields()})
+            parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
         except Rejected as e:
             field, _, msg = str(e).partition(": ")
             if field == step.action and ": " in msg:

@@ -1,9 +1,13 @@
 """Due dates from a procedure's DeadlineRule: pure date arithmetic, safe inside a workflow.
 
-Counting follows the Interpretation Acts: the trigger day is not counted and the last day is (BC s.25,
-Alberta s.22, Canada s.27); months keep the day's number or clamp to the month's end (Canada s.28); a last
-day on a holiday moves to the next day that is not one (Canada s.26, Quebec s.52). A rule with `skip`
-counts only the days its statute calls days (BC PIPA: not Saturdays, not holidays).
+Counting follows the Interpretation Acts (and Regulation (EEC, Euratom) No 1182/71 for the EU, which counts
+the same way: Art. 3(1) leaves out the day of the event, Art. 3(2)(b)-(c) ends a period in weeks on the same
+weekday and one in months on the same date, or the month's last day, and Art. 3(4) moves an end on a public
+holiday, a Saturday or a Sunday to the next working day, which a calendar with `weekly = [5, 6]` says):
+the trigger day is not counted and the last day is (BC s.25, Alberta s.22, Canada s.27); months keep the
+day's number or clamp to the month's end (Canada s.28); a last day on a holiday moves to the next day that
+is not one (Canada s.26, Quebec s.52). A rule with `skip` counts only the days its statute calls days (BC
+PIPA: not Saturdays, not holidays). Weeks are seven calendar days each.
 
 `remaining` counts (for pauses and extensions) are in the rule's countable days. A months or years rule
 has no day unit of its own, so for it they are calendar days.
@@ -30,13 +34,36 @@ def due_date(rule: DeadlineRule, trigger: date, specs: Specs, *, count: int | No
     n = rule.count if count is None else count
     if n <= 0:
         raise ValueError(f"count: must be a positive number of {rule.unit}, not {n}")
-    if rule.unit == DeadlineUnit.MONTHS:
-        last = add_months(trigger, n)
-    elif rule.unit == DeadlineUnit.YEARS:
-        last = add_months(trigger, 12 * n)
+    return _roll(rule, cal, _end(rule, cal, trigger, n, rule.unit))
+
+
+def _end(rule: DeadlineRule, cal: Calendar, start: date, n: int, unit: DeadlineUnit) -> date:
+    """The last day of a period of `n` units from `start`, before any rollover."""
+    if unit == DeadlineUnit.MONTHS:
+        return add_months(start, n)
+    if unit == DeadlineUnit.YEARS:
+        return add_months(start, 12 * n)
+    if unit == DeadlineUnit.WEEKS:
+        return start + timedelta(weeks=n)
+    return _step(rule, cal, start, n)
+
+
+def extended_by_period(
+    rule: DeadlineRule, trigger: date, count: int, due: date, added: int, unit: DeadlineUnit, specs: Specs
+) -> date:
+    """The due date after an extension by a period (GDPR Art. 65(2): "by a further month"). In the rule's own
+    unit the period is counted whole from the trigger (1 month + 1 month = 2 months from the referral, so a
+    first end rolled off a weekend does not push the second); in another unit it runs on from the due date."""
+    if added <= 0:
+        raise ValueError("added: an extension cannot shorten a deadline")
+    cal = _calendar(rule, specs)
+    if unit == rule.unit and count > 0:
+        new = _roll(rule, cal, _end(rule, cal, trigger, count + added, unit))
     else:
-        last = _step(rule, cal, trigger, n)
-    return _roll(rule, cal, last)
+        new = _roll(rule, cal, _end(rule, cal, due, added, unit))
+    if new <= due:
+        raise ValueError("added: an extension cannot shorten a deadline")
+    return new
 
 
 def is_countable(rule: DeadlineRule, d: date, specs: Specs) -> bool:

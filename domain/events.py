@@ -230,6 +230,34 @@ class DeadlineCancelled(Event):
     reason: str
 
 
+class DeadlineElapsed(Event):
+    """A window closed (a period for others to act, such as objections): nobody missed anything."""
+
+    type: Literal["DeadlineElapsed"] = "DeadlineElapsed"
+    deadline_id: str
+    consequence: str
+
+
+class StepRecorded(Event):
+    """A step of a procedure that has its own (domain/procedure.py `steps`): `name` is the event in the
+    procedure's vocabulary (DraftDecisionCirculated), which its clocks and notices refer to."""
+
+    type: Literal["StepRecorded"] = "StepRecorded"
+    step: str
+    name: str
+    label: str
+    statute: str = ""
+    # The phase the case is in once it is recorded ("" leaves it where it is).
+    phase: str = ""
+    actor: str = ""
+    subject: str = ""
+    summary: str = ""
+    to: list[str] = []
+    # The day periods it starts count from, when not the day it was recorded: a step the record takes when a
+    # period ends is dated that period's last day.
+    dated: date | None = None
+
+
 class EscalationStarted(Event):
     type: Literal["EscalationStarted"] = "EscalationStarted"
     authorities: list[str]
@@ -335,6 +363,8 @@ ALL_EVENTS = (
     DeadlineMet,
     DeadlineMissed,
     DeadlineCancelled,
+    DeadlineElapsed,
+    StepRecorded,
     EscalationStarted,
     InquiryOpened,
     OrderIssued,
@@ -375,6 +405,8 @@ AnyEvent = Annotated[
     | DeadlineMet
     | DeadlineMissed
     | DeadlineCancelled
+    | DeadlineElapsed
+    | StepRecorded
     | EscalationStarted
     | InquiryOpened
     | OrderIssued
@@ -392,3 +424,8 @@ AnyEvent = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["type"].default: cls for cls in ALL_EVENTS}
+
+
+def event_name(e: Event) -> str:
+    """The name clocks and notices know an event by: its type, or a procedure step's own name."""
+    return e.name if isinstance(e, StepRecorded) else e.type  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict
 
 from domain import events as ev
-from domain.actions import CASE, SYSTEM, Ctx, New, escalation_if_refused
+from domain.actions import CASE, SYSTEM, Ctx, New, board_of, escalation_if_refused, step_event
 from domain.case import RESPONDENT, Recipient
 from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
 from domain.limits import CAUSES_KEPT
@@ -25,7 +25,7 @@ def log_name(s: InvestigationState, owner: str) -> str:
 
 
 def rule_of(ctx: Ctx, d: DeadlineState) -> DeadlineRule:
-    return ctx.procedure.deadline_rule(d.owner, d.rule)
+    return ctx.procedure.deadline_rule(d.owner, d.rule, d.authority)
 
 
 def _concerns(e: ev.Event, authority: str) -> bool:
@@ -68,7 +68,7 @@ def tracks_follow(procedure: Procedure) -> frozenset[str]:
 
 
 def _meets(rule: DeadlineRule, s: InvestigationState, e: ev.Event, subject: str) -> bool:
-    if e.type not in rule.met_by or (subject and _subject(e) != subject):
+    if ev.event_name(e) not in rule.met_by or (subject and _subject(e) != subject):
         return False
     return rule.met_when == "any" or not s.unanswered
 
@@ -88,7 +88,9 @@ class Cause(BaseModel):
 
 
 def _cause(e: ev.Event) -> Cause:
-    return Cause(seq=e.seq, type=e.type, subject=_subject(e), comply_within_days=getattr(e, "comply_within_days", None))
+    return Cause(
+        seq=e.seq, type=ev.event_name(e), subject=_subject(e), comply_within_days=getattr(e, "comply_within_days", None)
+    )
 
 
 def _service_rules(procedure: Procedure, owner: str, trigger: str) -> list[DeadlineRule]:
@@ -100,19 +102,20 @@ def note_cause(causes: Mapping[int, Cause], procedure: Procedure, owner: str, e:
     drops its cause, and `e` becomes one if its service may start a clock here. At most CAUSES_KEPT, the
     oldest dropped first (a notice never served, a clock met before service)."""
     out: dict[int, Cause] = {}
+    name = ev.event_name(e)
     for seq, c in causes.items():
         if (
-            e.type not in c.met
+            name not in c.met
             and (not c.subject or _subject(e) == c.subject)
-            and any(e.type in r.met_by for r in _service_rules(procedure, owner, c.type))
+            and any(name in r.met_by for r in _service_rules(procedure, owner, c.type))
         ):
-            c = c.model_copy(update={"met": [*c.met, e.type]})
+            c = c.model_copy(update={"met": [*c.met, name]})
         out[seq] = c
     if isinstance(e, ev.DeadlineSet) and e.owner == owner:
         tail = e.deadline_id.rsplit(":", 1)[-1]
         if tail.isdigit():
             out.pop(int(tail), None)
-    if _service_rules(procedure, owner, e.type):
+    if _service_rules(procedure, owner, name):
         out[e.seq] = _cause(e)
     while len(out) > CAUSES_KEPT:
         del out[next(iter(out))]
@@ -127,11 +130,19 @@ def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, recorded: Sequence[ev.E
     if ctx.owner != CASE and not _concerns(e, authority):
         return []
     out = []
+    name = ev.event_name(e)
     for key, rule in ctx.procedure.rules(ctx.owner).items():
-        if rule.runs_from == "event" and rule.trigger == e.type:
-            cause, trigger = _cause(e), e.on.date()
+        holder = authority
+        if rule.runs_from == "event" and rule.trigger == name:
+            # A step the record takes when a period ends counts from that period's last day (Art. 65(3)).
+            cause, trigger = _cause(e), getattr(e, "dated", None) or e.on.date()
+            holder = _holder(s, ctx, rule, e) if ctx.owner == CASE else authority
             # Met already by what was recorded with it (the rest of its batch)?
-            met = [x.type for x in recorded if x.seq > e.seq and (not cause.subject or _subject(x) == cause.subject)]
+            met = [
+                ev.event_name(x)
+                for x in recorded
+                if x.seq > e.seq and (not cause.subject or _subject(x) == cause.subject)
+            ]
         elif rule.runs_from == "service" and isinstance(e, ev.NoticeServed) and e.cause_type == rule.trigger:
             found = causes.get(e.cause)
             if found is None:
@@ -159,14 +170,19 @@ def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, recorded: Sequence[ev.E
                 SYSTEM,
                 {
                     "deadline_id": did,
-                    "authority": authority,
+                    "authority": holder,
                     "owner": ctx.owner,
                     "kind": rule.kind.value,
                     "rule": key,
                     "statute": rule.statute,
                     "summary": rule.summary.replace("{order}", subject or "the order"),
                     "trigger": trigger,
-                    "due": due_date(rule, trigger, ctx.procedure.calendars, count=count),
+                    "due": due_date(
+                        ctx.procedure.deadline_rule(ctx.owner, key, holder),
+                        trigger,
+                        ctx.procedure.calendars,
+                        count=count,
+                    ),
                     "owed_by": rule.owed_by,
                     "count": count,
                     "unit": rule.unit.value,
@@ -177,6 +193,35 @@ def _start(s: InvestigationState, ctx: Ctx, e: ev.Event, recorded: Sequence[ev.E
     return out
 
 
+def _calendar_of(ctx: Ctx, aid: str) -> str:
+    return ctx.procedure.authority(aid).calendar if aid in ctx.procedure.authorities else ""
+
+
+def _holder(s: InvestigationState, ctx: Ctx, rule: DeadlineRule, e: ev.Event) -> str:
+    """Whose a joint clock is: the lead's, unless the rule says the actor's, the addressee's or the board's (a
+    clock one party's event starts for another: the EDPB's notification starts the LSA's month, Art. 65(6))."""
+    actor = getattr(e, "actor", "") or e.by
+    if rule.party == "actor" and actor in s.authorities:
+        return actor
+    if rule.party == "addressee" and getattr(e, "to", None):
+        return e.to[0]  # type: ignore[attr-defined]
+    if rule.party == "board":
+        return board_of(s, ctx.procedure) or s.lead
+    return s.lead
+
+
+def _stopped(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
+    """A procedure step stops the clocks it names (a revised draft decision ends the window on the old one)."""
+    if not isinstance(e, ev.StepRecorded) or e.step not in ctx.procedure.steps:
+        return []
+    stops = ctx.procedure.steps[e.step].stops
+    return [
+        New(ev.DeadlineCancelled, SYSTEM, {"deadline_id": d.deadline_id, "reason": f"{e.label} ({e.statute})".strip()})
+        for d in s.open_deadlines
+        if d.owner == ctx.owner and d.rule in stops and not d.deadline_id.endswith(f":{e.seq}")
+    ]
+
+
 def _move_clocks(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
     out = []
     today = e.on.date()
@@ -184,9 +229,10 @@ def _move_clocks(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
         if d.owner != ctx.owner or d.status not in ("open", "paused") or not _concerns(e, d.authority):
             continue
         rule = rule_of(ctx, d)
+        name = ev.event_name(e)
         if _meets(rule, s, e, d.subject):
             out.append(New(ev.DeadlineMet, SYSTEM, {"deadline_id": d.deadline_id}))
-        elif d.status == "open" and e.type in rule.paused_by:
+        elif d.status == "open" and name in rule.paused_by:
             remaining = countable_days_between(rule, today, d.due, ctx.procedure.calendars)
             out.append(
                 New(
@@ -195,7 +241,7 @@ def _move_clocks(s: InvestigationState, ctx: Ctx, e: ev.Event) -> list[New]:
                     {"deadline_id": d.deadline_id, "remaining": remaining, "cause": _cause_text(e)},
                 )
             )
-        elif d.status == "paused" and e.type in rule.resumed_by:
+        elif d.status == "paused" and name in rule.resumed_by:
             if isinstance(e, ev.CourtDecisionRecorded) and e.outcome not in ORDER_STANDS:
                 out.append(New(ev.DeadlineCancelled, SYSTEM, {"deadline_id": d.deadline_id, "reason": _cause_text(e)}))
                 continue
@@ -286,6 +332,7 @@ def follow_ups(s: InvestigationState, causes: Mapping[int, Cause], recorded: Seq
     for e in recorded:
         if e.type.startswith("Deadline") or s.stage == Stage.CLOSED and not isinstance(e, ev.InvestigationClosed):
             continue
+        out += _stopped(s, ctx, e)
         out += _start(s, ctx, e, recorded, causes)
         out += _move_clocks(s, ctx, e)
         out += _decided_by_record(s, ctx, e)
@@ -303,6 +350,8 @@ def follow_ups(s: InvestigationState, causes: Mapping[int, Cause], recorded: Seq
 def on_missed(s: InvestigationState, d: DeadlineState, ctx: Ctx) -> list[New]:
     """A clock ran out: record it, and what the procedure says follows."""
     rule = rule_of(ctx, d)
+    if rule.on_missed == "step":
+        return _step_on_expiry(s, d, ctx, rule)
     out = [New(ev.DeadlineMissed, SYSTEM, {"deadline_id": d.deadline_id, "consequence": rule.on_missed})]
     if rule.on_missed == "deemed-refusal":
         unanswered = s.unanswered  # none: the answers came in; escalation, if any, has happened
@@ -339,6 +388,21 @@ def on_missed(s: InvestigationState, d: DeadlineState, ctx: Ctx) -> list[New]:
     elif rule.on_missed == "decide-findings" and s.stage == Stage.FINDINGS:
         out += findings_by_rule(s, ctx, SYSTEM)
     return out
+
+
+def _step_on_expiry(s: InvestigationState, d: DeadlineState, ctx: Ctx, rule: DeadlineRule) -> list[New]:
+    """A period ran out and the procedure records a step: `then`, or `otherwise` when one of the `unless`
+    events was recorded since the clock started (an objection within the window: no deemed agreement)."""
+    started = int(d.deadline_id.rsplit(":", 1)[-1])
+    happened = any(s.step_last.get(name, 0) > started for name in rule.unless)
+    key = rule.otherwise if happened else rule.then
+    step = ctx.procedure.steps[key]
+    summary = f"{d.summary}: the period ended on {d.due.isoformat()}"
+    closed = ev.DeadlineElapsed if rule.window else ev.DeadlineMissed
+    return [
+        New(closed, SYSTEM, {"deadline_id": d.deadline_id, "consequence": step.label}),
+        step_event(ctx.procedure, key, s, SYSTEM, {"summary": summary, "subject": d.subject, "dated": d.due}),
+    ]
 
 
 def next_reminder(s: InvestigationState, d: DeadlineState, ctx: Ctx, today: date) -> date | None:
@@ -382,25 +446,30 @@ def reminder(s: InvestigationState, d: DeadlineState, ctx: Ctx, day: date) -> No
 
 def notices_for(s: InvestigationState, e: ev.Event, ctx: Ctx) -> list[NoticeRequest]:
     """The notices an event originated here sends, with the deadline they start where it is known."""
-    spec = ctx.procedure.notices.get(e.type)
+    name = ev.event_name(e)
+    spec = ctx.procedure.notices.get(name)
     if spec is None:
         return []
     senders = s.authorities if spec.senders == "all" else [e.by if e.by in s.authorities else s.lead]
+    roles = {a: ctx.procedure.authority(a).role for a in s.authorities}
+    board = board_of(s, ctx.procedure)
     recipients = {
         "respondent": [RESPONDENT],
         "co-authorities": s.co_authorities,
         "addressees": list(getattr(e, "to", [])),
+        # The authorities concerned (not a board), other than the sender.
+        "concerned": [a for a in s.authorities if roles[a] == "authority" and a not in senders],
+        "board": [board] if board and board not in senders else [],
+        "lead": [s.lead] if s.lead not in senders else [],
     }[spec.to]
     started = [d for d in s.deadlines.values() if d.deadline_id.endswith(f":{e.seq}") and d.owner == ctx.owner]
-    prospective = [
-        r for r in ctx.procedure.rules(ctx.owner).values() if r.runs_from == "service" and r.trigger == e.type
-    ]
+    prospective = [r for r in ctx.procedure.rules(ctx.owner).values() if r.runs_from == "service" and r.trigger == name]
     due, due_rule = None, ""
     if started:
         due, due_rule = started[0].due, f"{started[0].summary} ({started[0].statute})"
     elif prospective:
         # Counted from service: the day it is served, normally today.
-        due = due_date(prospective[0], e.on.date(), ctx.procedure.calendars)
+        due = due_date(prospective[0].for_holder(_calendar_of(ctx, s.lead)), e.on.date(), ctx.procedure.calendars)
         due_rule = f"{prospective[0].summary} ({prospective[0].statute}), counted from service"
     return [
         NoticeRequest(
@@ -416,14 +485,14 @@ def notices_for(s: InvestigationState, e: ev.Event, ctx: Ctx) -> list[NoticeRequ
             due=due,
             due_rule=due_rule,
             cause=e.seq,
-            cause_type=e.type,
-            context=_notice_context(s, e),
+            cause_type=name,
+            context=_notice_context(s, e, ctx.procedure),
         )
         for to in recipients
     ]
 
 
-def _notice_context(s: InvestigationState, e: ev.Event) -> dict[str, str]:
+def _notice_context(s: InvestigationState, e: ev.Event, procedure: Procedure | None = None) -> dict[str, str]:
     """What the notice's template needs to say about its cause, as plain strings."""
     if isinstance(e, ev.RecommendationsIssued):
         return {"findings": s.findings_summary} | {f"recommendation {r.id}": r.text for r in e.recommendations}
@@ -435,6 +504,13 @@ def _notice_context(s: InvestigationState, e: ev.Event) -> dict[str, str]:
         return {"summary": e.summary}
     if isinstance(e, ev.MessageSent):
         return {"message": e.message_id, "subject": e.subject, "text": e.text}
+    if isinstance(e, ev.StepRecorded):
+        out = {"label": e.label, "statute": e.statute, "summary": e.summary, "subject": e.subject}
+        spec = procedure.steps.get(e.step) if procedure else None
+        quoted = next((x for x in reversed(s.steps) if spec and x.name == spec.quotes and x.seq < e.seq), None)
+        if quoted is not None:
+            out |= {"quoted": quoted.summary, "quoted_label": quoted.label, "quoted_on": quoted.on.date().isoformat()}
+        return {k: v for k, v in out.items() if v} | ({"to": ", ".join(e.to)} if e.to else {})
     return {}
 
 

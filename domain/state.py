@@ -75,7 +75,10 @@ class DeadlineState(Frozen):
     owed_by: str
     # What the clock is about: an information request's id, an order's number.
     subject: str = ""
-    status: Literal["open", "paused", "met", "missed", "cancelled"] = "open"
+    status: Literal["open", "paused", "met", "missed", "elapsed", "cancelled"] = "open"
+    # The period as the rule counted it (0 in records from before it was kept).
+    count: int = 0
+    unit: str = ""
     # The due date the clock first had, before any extension or stay moved it.
     initial_due: date | None = None
     remaining: int | None = None
@@ -151,6 +154,21 @@ class InformationRequest(Frozen):
     provided: bool = False
 
 
+class StepEntry(Frozen):
+    """A procedure step as the case file's history shows it, in the procedure's own words."""
+
+    seq: int
+    on: datetime
+    by: str
+    step: str
+    name: str
+    label: str
+    statute: str = ""
+    subject: str = ""
+    summary: str = ""
+    to: list[str] = []
+
+
 class InvestigationState(Frozen):
     slug: str = ""
     title: str = ""
@@ -176,6 +194,12 @@ class InvestigationState(Frozen):
     messages: list[Message] = []
     messages_sent: int = 0
     voluntary_measures: list[str] = []
+    # A procedure of its own steps: the phase it is in, how many of each step event were recorded (which
+    # numbers the next subject), the seq of the latest of each, and the most recent STATE_KEPT steps.
+    phase: str = ""
+    step_counts: dict[str, int] = {}
+    step_last: dict[str, int] = {}
+    steps: list[StepEntry] = []
     last_seq: int = 0
 
     # ---- derived views, never stored
@@ -215,6 +239,15 @@ class InvestigationState(Frozen):
         if self.stage in (None, Stage.CLOSED):
             return "none"
         owed = {d.owed_by if d.owed_by == "respondent" else d.authority for d in self.open_deadlines if d.running}
+        if self.phase:
+            # A procedure of its own steps: whoever owes the next running clock; a window for objections or
+            # comments is the other authorities' to use.
+            running = [d for d in self.open_deadlines if d.running]
+            if "respondent" in owed:
+                return "respondent"
+            if running:
+                return "authorities" if running[0].kind in ("objection", "comments") else running[0].authority
+            return self.lead
         if self.stage == Stage.AWAITING_RESPONSE or self.stage == Stage.PRELIMINARY_REPORT:
             return "respondent"
         if self.stage == Stage.FINDINGS:
@@ -431,6 +464,8 @@ def _(e: ev.DeadlineSet, s: InvestigationState) -> dict:
                 "due",
                 "owed_by",
                 "subject",
+                "count",
+                "unit",
             }
         ),
         initial_due=e.due,
@@ -464,6 +499,27 @@ def _(e: ev.DeadlineMet, s: InvestigationState) -> dict:
 @_evolve.register
 def _(e: ev.DeadlineMissed, s: InvestigationState) -> dict:
     return _set_deadline(s, e, e.deadline_id, status="missed")
+
+
+@_evolve.register
+def _(e: ev.DeadlineElapsed, s: InvestigationState) -> dict:
+    return _set_deadline(s, e, e.deadline_id, status="elapsed")
+
+
+@_evolve.register
+def _(e: ev.StepRecorded, s: InvestigationState) -> dict:
+    entry = StepEntry(
+        seq=e.seq,
+        on=e.on,
+        by=e.by,
+        **e.model_dump(include={"step", "name", "label", "statute", "subject", "summary", "to"}),
+    )
+    return {
+        "phase": e.phase or s.phase,
+        "step_counts": {**s.step_counts, e.name: s.step_counts.get(e.name, 0) + 1},
+        "step_last": {**s.step_last, e.name: e.seq},
+        "steps": [*s.steps, entry][-STATE_KEPT:],
+    }
 
 
 @_evolve.register

@@ -28,8 +28,9 @@ def load_case(path: Path, today: date | None = None) -> tuple[CaseFile, Procedur
     search = [path.parent / "procedures", path.parent.parent / "procedures"]
     procedures: dict[str, Procedure] = {}
 
-    def lookup(pid: str) -> Procedure:
-        procedures[pid] = load_procedure(pid, search)
+    def lookup(pid: str, opened: date | None) -> Procedure:
+        # The version of the procedure in force on the day the case opens.
+        procedures[pid] = load_procedure(pid, search, on=opened)
         return procedures[pid]
 
     case = parse_case(text, source, lookup, today or date.today())

@@ -174,6 +174,12 @@ def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
             return f"{a()} closes its file: {e.outcome}"
         case "InvestigationClosed":
             return "Investigation closed"
+        case "StepRecorded":
+            what = e.label[:1].upper() + e.label[1:] + (f" {e.subject}" if e.subject else "")
+            to = f" to {names.shorts(e.to)}" if e.to else ""
+            return what + to + (f" ({e.statute})" if e.statute else "") + (f": {e.summary}" if e.summary else "")
+        case "DeadlineElapsed":
+            return f"Period ended: {d(e.deadline_id)} ({e.consequence})"
     fields = e.model_dump(mode="json", exclude={"seq", "on", "by", "type"})
     details = ", ".join(f"{k} {v}" for k, v in fields.items() if isinstance(v, str | int) and v not in ("", None))
     return f"{e.type}" + (f": {details}" if details else "")
@@ -203,6 +209,8 @@ def _deadline_history(did: str, events: Sequence[ev.Event]) -> list[str]:
                 out.append(f"missed ({on})")
             case "DeadlineCancelled":
                 out.append(f"cancelled on {on} ({e.reason})")
+            case "DeadlineElapsed":
+                out.append(f"ended ({on}): {e.consequence}")
     return out
 
 
@@ -257,7 +265,7 @@ def report_context(
                 "statute": auth.statute if auth else "",
                 "cite": auth.cite if auth else "",
                 "file": state.files.get(aid, ""),
-                "role": "lead" if aid == state.lead else "co-investigator",
+                "role": _role(aid, state, procedure),
                 "finding": track.finding if track else "",
                 "concurrence": track.concurrence if track else "none",
                 "dissent": track.dissent if track else "",
@@ -376,7 +384,22 @@ def report_context(
         for a in state.authorities
         if names.auth(a) and names.auth(a).sections.get("opening")
     )
+    if procedure is not None and procedure.steps:
+        overview = _steps_overview(state, events, procedure, names, as_of)
     return {
+        "terms": _terms(procedure),
+        "decisions": [
+            {
+                "on": _day(e.on),
+                "by": names.short(e.by),
+                "label": e.label[:1].upper() + e.label[1:] + (f" {e.subject}" if e.subject else ""),
+                "statute": e.statute,
+                "text": e.summary,
+            }
+            for e in events
+            if isinstance(e, ev.StepRecorded)
+        ],
+        "phase": state.phase,
         "slug": state.slug,
         "title": state.title,
         "procedure_title": procedure.title if procedure else state.procedure,
@@ -406,17 +429,66 @@ def report_context(
     }
 
 
+_TERMS = {
+    "report": "Report of findings",
+    "lead": "lead",
+    "concerned": "co-investigator",
+    "board": "board",
+    "respondent": "respondent",
+    "authorities": "authorities",
+}
+
+
+def _terms(procedure: Procedure | None) -> dict[str, str]:
+    return _TERMS | (procedure.terms if procedure else {})
+
+
+def _role(aid: str, state: InvestigationState, procedure: Procedure | None) -> str:
+    terms = _terms(procedure)
+    if aid == state.lead:
+        return terms["lead"]
+    auth = procedure.authorities.get(aid) if procedure else None
+    return terms["board"] if auth is not None and auth.role == "board" else terms["concerned"]
+
+
+def _steps_overview(
+    state: InvestigationState, events: Sequence[ev.Event], procedure: Procedure, names: _Names, as_of: str
+) -> str:
+    """The overview of a case under a procedure of its own steps, in that procedure's words."""
+    terms = _terms(procedure)
+    respondent = state.respondent.name if state.respondent else f"the {terms['respondent']}"
+    concerned = [a for a in state.authorities if _role(a, state, procedure) == terms["concerned"]]
+    text = (
+        f"The {names.short(state.lead)}, as {terms['lead']}, investigated {respondent} ({terms['respondent']}) "
+        f"under the {procedure.title} from {_day(state.opened)}"
+    )
+    if concerned:
+        many = terms.get("concerned_plural", terms["concerned"] + "s") if len(concerned) > 1 else terms["concerned"]
+        text += f", with {names.shorts(concerned)} as {many}"
+    text += ". "
+    steps = [e for e in events if isinstance(e, ev.StepRecorded)]
+    if steps:
+        last = steps[-1]
+        text += f"The last step recorded is the {last.label} of {_day(last.on)}"
+        text += f" ({last.statute}). " if last.statute else ". "
+    stage = state.stage.value if state.stage else "opening"
+    where = "closed" if stage == "closed" else f"in {state.phase or procedure.first_phase}"
+    return text + f"As of {as_of} the case is {where}."
+
+
 def render_report(
     state: InvestigationState, events: Sequence[ev.Event], procedure: Procedure | None, fmt: str = "md"
 ) -> str:
     """The joint report of findings as Markdown or a standalone HTML page (made from the same Markdown)."""
     if fmt not in FORMATS:
         raise ReportError(f"--format: unknown format {fmt!r} (use md or html)")
-    markdown = _md_env.get_template("report.md.j2").render(**report_context(state, events, procedure))
+    # A procedure of its own steps reports them, in its own words.
+    template = "report-steps.md.j2" if procedure is not None and procedure.steps else "report.md.j2"
+    markdown = _md_env.get_template(template).render(**report_context(state, events, procedure))
     if fmt == "md":
         return markdown
     return _html_env.get_template("report.html.j2").render(
-        title=md.visible(f"Report of findings: {state.title}"), body=Markup(md.to_html(markdown))
+        title=md.visible(f"{_terms(procedure)['report']}: {state.title}"), body=Markup(md.to_html(markdown))
     )
 
 
@@ -566,7 +638,7 @@ def register(app: typer.Typer) -> None:
         view, events = asyncio.run(_read(slug, with_events=True))
         state = view.state
         try:
-            procedure = load_procedure(state.procedure)
+            procedure = load_procedure(state.procedure, on=state.opened)
         except Exception:
             procedure = None  # a procedure kept beside its case files: the report uses the authorities' ids
         try:

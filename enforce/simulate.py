@@ -156,7 +156,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
             events: list[AnyEvent] = []
             for i, step in enumerate(case.steps):
                 await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
-                action = parse_action(step.action, {"by": step.by, **step.fields()})
+                action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
                 try:
                     await investigations.act(env.client, case.slug, action)
                 except Rejected as e:

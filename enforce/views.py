@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from activities.markdown import visible
-from domain.events import Event
+from domain.events import Event, StepRecorded, event_name
 from domain.state import DeadlineState, InvestigationState
 from workflows.messages import StateView
 
@@ -72,6 +72,12 @@ def print_state(console: Console, view: StateView) -> None:
     console.print(plain(s.title, "bold") + plain(f"  ({s.slug})"))
     head = Table.grid(padding=(0, 2))
     head.add_row("stage", s.stage.value if s.stage else "opening")
+    if s.phase:
+        # A procedure of its own steps: where it is, and its last step in its own words.
+        head.add_row("phase", plain(s.phase))
+    if s.steps:
+        last = s.steps[-1]
+        head.add_row("last step", plain(f"{last.label} ({last.statute}), {last.on.date().isoformat()}"))
     head.add_row("procedure", plain(s.procedure))
     head.add_row("respondent", plain(s.respondent.name if s.respondent else ""))
     head.add_row("opened", s.opened.isoformat() if s.opened else "")
@@ -136,7 +142,9 @@ def event_line(e: Event) -> str:
         if value:
             detail = f"{attr.replace('_id', '')} {value}"
             break
-    return f"{e.seq:>4}  {e.on.date().isoformat()}  {e.type:<26} by {e.by:<10} {detail}".rstrip()
+    if isinstance(e, StepRecorded):
+        detail = " ".join(x for x in (e.label, e.subject) if x)
+    return f"{e.seq:>4}  {e.on.date().isoformat()}  {event_name(e):<26} by {e.by:<10} {detail}".rstrip()
 
 
 def print_timeline(console: Console, events: Sequence[Event]) -> None:

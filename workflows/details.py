@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain.case import CaseFile
-from domain.events import Event
+from domain.events import Event, event_name
 from domain.procedure import Procedure
 from domain.state import InvestigationState
 
@@ -21,7 +21,8 @@ def current_details(
     title = "Joint record" if owner == "case" else f"Track of {owner}"
     lines = [
         f"**{title}** · **stage:** {state.stage.value if state.stage else 'opening'} · "
-        f"**case date:** {today.isoformat()} · **whose move:** {state.awaiting_party}",
+        + (f"**phase:** {state.phase} · " if state.phase else "")
+        + f"**case date:** {today.isoformat()} · **whose move:** {state.awaiting_party}",
         "",
         "| authority | file | track | finding | outcome |",
         "|---|---|---|---|---|",
@@ -42,7 +43,7 @@ def current_details(
         lines += ["", f"**Signals dropped:** {dropped} (unauthenticated, replayed or not this record's to take in)"]
     lines += ["", "**Recent events:**", ""]
     for e in events[-RECENT:]:
-        lines.append(f"- {e.on.date().isoformat()} {e.type} (by {e.by})")
+        lines.append(f"- {e.on.date().isoformat()} {event_name(e)} (by {e.by})")
     return "\n".join(lines)
 
 

@@ -72,9 +72,10 @@ class SearchAttributeConflict(Exception):
 
 
 def _dir() -> Path:
-    d = settings.data_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """The data dir, 0700: it holds the dev server's database, the logs and the keys."""
+    from enforce.codec import private_dir
+
+    return private_dir(settings.data_dir())
 
 
 def _server_pid_file() -> Path:
@@ -220,9 +221,12 @@ _log_starts: dict[Path, int] = {}  # where this run's output begins in each log
 
 
 def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `cmd` detached from this terminal (its own session), output appended to `log`."""
-    with open(log, "ab") as f:
-        _log_starts[log] = f.tell()
+    """Start `cmd` detached from this terminal (its own session), output appended to `log`. Under umask 077:
+    what it creates (the server's SQLite database and its WAL, the log) is its owner's alone."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.chmod(log, 0o600)
+    with os.fdopen(fd, "ab") as f:
+        _log_starts[log] = f.seek(0, os.SEEK_END)
         return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -231,6 +235,7 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
             start_new_session=True,
             close_fds=True,
             env=env,
+            umask=0o077,
         )
 
 

@@ -263,3 +263,54 @@ async def test_search_attributes_and_memo_hold_no_case_content(cli_env, dev_env,
     )
     assert listed.returncode == 0, listed.stderr
     assert [r["respondent"] for r in json.loads(listed.stdout)] == [NAME]
+
+
+def grep(folders: list[Path], words: dict[str, str]) -> dict[str, list[str]]:
+    """Each word -> the files under `folders` holding it (as bytes, as a `grep -r` would find it)."""
+    found: dict[str, list[str]] = {what: [] for what in words}
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for what, word in words.items():
+                    if word.encode() in data:
+                        found[what].append(str(path))
+    return found
+
+
+async def test_notices_and_documents_at_rest_are_sealed_and_private(cli_env, dev_env, data_dir, tmp_path, slug):
+    """After a live case's notices are served: the document store and the outbox hold none of the case's
+    content (name, recommendation, evidence, email), their files are 0600 in 0700 folders; `enforce notices
+    --document`, `enforce report` and `enforce show` still show it."""
+    words = secrets()
+    await live_case(dev_env.client, settings.TASK_QUEUE, slug, tmp_path, words, indexed=True)
+    documents, outbox = settings.documents_dir(), settings.outbox_dir()
+    mine = sorted(documents.glob(f"{slug}*.md"))
+    assert len(mine) >= 2, "no notices filed"
+    assert grep([documents, outbox], words) == {what: [] for what in words}
+    for folder in (data_dir, documents, outbox, outbox / "respondent"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    for path in [*mine, *(outbox / "respondent").glob(f"{slug}*")]:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+        assert path.read_bytes().startswith(codec.FILE_MAGIC)
+
+    rows = json.loads((await enforce(cli_env, "notices", slug, "-o", "json")).stdout)
+    findings = [r for r in rows if r["kind"] == "report-of-findings" and r["to"] == "respondent"]
+    assert findings, [r["kind"] for r in rows]
+    shown = await enforce(cli_env, "notices", slug, "--document", findings[0]["notice_id"])
+    assert shown.returncode == 0, shown.stderr
+    assert NAME in shown.stdout and words["recommendation"] in shown.stdout
+    report = await enforce(cli_env, "report", slug)
+    assert report.returncode == 0, report.stderr
+    assert NAME in report.stdout and words["recommendation"] in report.stdout
+    show = await enforce(cli_env, "show", slug, "-o", "json")
+    assert words["evidence"] in show.stdout and EMAIL in show.stdout
+    # A document altered on disk is refused, not shown.
+    doc = Path(findings[0]["document"])
+    sealed = doc.read_bytes()
+    doc.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    try:
+        refused = await enforce(cli_env, "notices", slug, "--document", findings[0]["notice_id"])
+        assert refused.returncode == 1 and "does not open" in refused.stderr, refused.stderr
+    finally:
+        doc.write_bytes(sealed)

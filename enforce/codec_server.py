@@ -87,7 +87,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--ui-origin", required=True, help="The one origin CORS answers, e.g. http://localhost:8233")
+    parser.add_argument(
+        "--create-keys", action="store_true", help="Create the key set when it is missing (as `enforce dev up` does)."
+    )
     args = parser.parse_args(argv)
+    if args.create_keys and not os.environ.get("ENFORCE_CODEC_KEY"):
+        path, created = codec.ensure_key_file()
+        if created:
+            print(f"codec server: created the key set {path} (0600)", flush=True)
     try:
         keys = codec.load_keys()
     except codec.CodecKeyError as e:

@@ -267,9 +267,10 @@ async def test_without_the_token_the_same_page_shows_only_ciphertext(browser, ui
     shown.set_default_timeout(15_000)
     await shown.goto(f"{ui.url}/namespaces/default/workflows/{wid}")
     # The latest notice's activity summary, and a timer's: the clock on the respondent's answer.
-    await expect(shown.get_by_text(f"Serve report of findings on {NAME}").first).to_be_visible()
-    await expect(shown.get_by_text(DUE).first).to_be_visible()
+    # Decoded once the codec server has answered every payload of the page: give a loaded machine time.
+    await expect(shown.get_by_text(f"Serve report of findings on {NAME}").first).to_be_visible(timeout=30_000)
+    await expect(shown.get_by_text(DUE).first).to_be_visible(timeout=30_000)
     await shown.get_by_role("tab", name="User Metadata").click()
     body = shown.frame_locator("iframe#user-metadata-current-details").locator("body")
-    await expect(body).to_contain_text(re.compile(r"whose move:\s*respondent", re.IGNORECASE))
+    await expect(body).to_contain_text(re.compile(r"whose move:\s*respondent", re.IGNORECASE), timeout=30_000)
     await shown.screenshot(path=SCREENSHOTS / f"ui-{slug}-decoded.png", full_page=True)

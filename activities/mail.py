@@ -154,7 +154,11 @@ def build_message(
     req: NoticeRequest, doc: Rendered, config: SmtpConfig, *, now: datetime | None = None
 ) -> EmailMessage:
     """multipart/mixed: (text/plain = the Markdown | text/html), and the Markdown, the document of record,
-    attached under its own name."""
+    attached under its own name.
+
+    In clear, by necessity: the recipient reads it, so the SMTP server receives it as it is (encrypted in
+    transit only with STARTTLS or implicit TLS configured) and stores it outside this project's keys. The copies
+    this project keeps on disk are sealed (activities.notices)."""
     msg = EmailMessage(policy=email.policy.SMTP)
     name, address = parseaddr(config.sender)
     msg["From"] = formataddr((name or ", ".join(s.short for s in req.senders), address))

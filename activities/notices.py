@@ -8,6 +8,11 @@ Channels (chosen per recipient in the case file, `domain.case.Recipient`):
 Either way a `<notice_id>.receipt.json` marker in `<outbox or sent dir>/<recipient>/` is written once the notice
 is delivered; a retry that finds it returns the same receipt and delivers nothing.
 
+At rest: every file written here (documents, outbox copies, receipts, the smtp channel's sending state) is sealed
+with the payload codec's key set and created 0600 in 0700 folders; `enforce.codec.read_file` opens them. The
+smtp channel is the one that needs a notice in clear: the message goes to the SMTP server as the recipient
+reads it (over TLS when configured, see `activities.mail`), and that server keeps it as its own policy says.
+
 Errors: what no retry can fix (no template, a template that fails, no SMTP configuration, an address the
 server refuses with 5xx) is a non-retryable `NoticeUndeliverable`, which the workflow records as NoticeFailed;
 what may pass (an unreachable server, a 4xx, a full disk) is retryable under the workflow's retry policy.
@@ -29,7 +34,7 @@ from temporalio.exceptions import ApplicationError
 from activities import mail
 from activities.render import Rendered, RenderError, render, template_for  # noqa: F401  (template_for: re-export)
 from domain.notices import NoticeReceipt, NoticeRequest
-from enforce import settings
+from enforce import codec, settings
 
 UNDELIVERABLE = "NoticeUndeliverable"
 TRANSIENT = "NoticeNotYetDelivered"
@@ -53,10 +58,13 @@ def receipts_dir(channel: str) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Sealed with the codec's key set (enforce.codec.seal_bytes), readable by the worker's user only (0600 in
+    0700 folders); read back with `codec.read_file`."""
+    codec.private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(codec.seal_bytes(data))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -122,7 +130,7 @@ def delivered(req: NoticeRequest) -> NoticeReceipt | None:
     """The receipt of an earlier attempt that delivered this notice, if any."""
     marker = marker_path(req)
     if marker.exists():
-        return NoticeReceipt.model_validate_json(marker.read_text())
+        return NoticeReceipt.model_validate_json(codec.read_file(marker))
     return None
 
 
@@ -169,7 +177,7 @@ async def deliver_by_smtp(
         raise undeliverable(f"{req.to.id}: channel smtp without an email address")
     folder = sent_dir() / req.to.id
     sending = folder / f"{req.notice_id}.sending.json"
-    state = json.loads(sending.read_text()) if sending.exists() else {"message_id": mail.message_id(req.notice_id)}
+    state = json.loads(codec.read_file(sending)) if sending.exists() else {"message_id": mail.message_id(req.notice_id)}
     attempts: list[dict] = state.setdefault("attempts", [])
     if attempts and attempts[-1]["outcome"] == "in-flight":
         # The last attempt stopped without saying how: it matters only if the message had started to go out.

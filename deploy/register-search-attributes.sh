@@ -25,7 +25,6 @@ InvestigationStage=Keyword
 Procedure=Keyword
 LeadAuthority=Keyword
 Authorities=KeywordList
-Respondent=Keyword
 NextDeadline=Datetime
 AwaitingParty=Keyword
 Authority=Keyword

@@ -184,6 +184,61 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(plain)
 
 
+# ------------------------------------------------------------------------------------------ files at rest
+# Notices, documents and delivery receipts on disk are sealed with the same key set: a file is
+# FILE_MAGIC, one byte of key id length, the key id, a 12-byte nonce, then AES-256-GCM of the content with the
+# magic and key id as associated data. Everything that reads them goes through `read_file`.
+
+FILE_MAGIC = b"enforce-sealed/1\n"
+
+
+def seal_bytes(data: bytes, keys: KeySet | None = None) -> bytes:
+    keys = keys or load_keys()
+    kid = keys.current.encode()
+    head = FILE_MAGIC + bytes([len(kid)]) + kid
+    nonce = os.urandom(NONCE_BYTES)
+    return head + nonce + AESGCM(keys.keys[keys.current]).encrypt(nonce, data, head)
+
+
+def open_bytes(data: bytes, keys: KeySet | None = None, what: str = "file") -> bytes:
+    """The content of a sealed file; a file from before sealing (no magic) comes back as it is."""
+    if not data.startswith(FILE_MAGIC):
+        return data
+    keys = keys or load_keys()
+    n = len(FILE_MAGIC)
+    size = data[n] if len(data) > n else 0
+    kid = data[n + 1 : n + 1 + size].decode(errors="replace")
+    head_end = n + 1 + size
+    key = keys.keys.get(kid)
+    if key is None:
+        raise CodecKeyError(f"{what} sealed with codec key {kid!r}, which is not in the key set")
+    nonce = data[head_end : head_end + NONCE_BYTES]
+    try:
+        return AESGCM(key).decrypt(nonce, data[head_end + NONCE_BYTES :], data[:head_end])
+    except Exception:  # InvalidTag
+        raise CodecKeyError(f"{what} sealed with codec key {kid!r} does not open with that key") from None
+
+
+def read_file(path: Path, keys: KeySet | None = None) -> bytes:
+    """The one way to read a notice, document or receipt the activities wrote: opened with the key set."""
+    return open_bytes(Path(path).read_bytes(), keys, str(path))
+
+
+def private_dir(path: Path) -> Path:
+    """`path` and every folder made on the way to it created 0700 (an existing one is left as it is, but the
+    leaf is made 0700)."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 def data_converter(keys: KeySet | None = None) -> DataConverter:
     """The data converter of the worker, the CLI, the simulation, the tests and the replayer."""
     return dataclasses.replace(

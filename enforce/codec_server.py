@@ -74,3 +74,35 @@ def app(keys: codec.KeySet, token: str, ui_origin: str) -> web.Application:
         ]
     )
     return application
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m enforce.codec_server --port P --ui-origin http://localhost:8233`, as `enforce dev up` runs it:
+    the key set from the one setting (enforce.codec.load_keys), the token under the data dir."""
+    import argparse
+
+    from enforce import settings
+
+    parser = argparse.ArgumentParser(prog="python -m enforce.codec_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--ui-origin", required=True, help="The one origin CORS answers, e.g. http://localhost:8233")
+    parser.add_argument(
+        "--create-keys", action="store_true", help="Create the key set when it is missing (as `enforce dev up` does)."
+    )
+    args = parser.parse_args(argv)
+    if args.create_keys and not os.environ.get("ENFORCE_CODEC_KEY"):
+        path, created = codec.ensure_key_file()
+        if created:
+            print(f"codec server: created the key set {path} (0600)", flush=True)
+    try:
+        keys = codec.load_keys()
+    except codec.CodecKeyError as e:
+        raise SystemExit(f"codec server: {e}") from None
+    token = ensure_token(token_file(settings.data_dir()))
+    print(f"codec server on http://{args.host}:{args.port} for {args.ui_origin}", flush=True)
+    web.run_app(app(keys, token, args.ui_origin), host=args.host, port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

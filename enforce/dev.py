@@ -1,8 +1,12 @@
 """`enforce dev`: the embedded Temporal dev server and a worker, in the background.
 
 Everything lives in the data directory (`.data/` or ENFORCE_DATA_DIR): the SQLite database `temporal.db`,
-the logs `temporal.log` and `worker.log`, the pid files `temporal.pid` and `worker.pid`, and `dev.json`, which
-records ports and pids for the other commands (`settings.temporal_address()`, `settings.ui_url()`).
+the logs `temporal.log`, `worker.log` and `codec.log`, the pid files `temporal.pid`, `worker.pid` and
+`codec.pid`, the codec's key set and bearer token under `keys/` (0600), and `dev.json`, which records ports and
+pids for the other commands (`settings.temporal_address()`, `settings.ui_url()`).
+
+Beside the dev server runs the codec server (enforce/codec_server.py), which the Web UI is pointed at
+(`--ui-codec-endpoint`): it decodes payloads for a request bearing the token in `keys/codec-token`.
 
 Exit codes: 0 done, 1 failed (port taken by another program, server or worker did not start, ...),
 2 usage error, 3 `enforce dev status`: not everything is running.
@@ -68,9 +72,10 @@ class SearchAttributeConflict(Exception):
 
 
 def _dir() -> Path:
-    d = settings.data_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """The data dir, 0700: it holds the dev server's database, the logs and the keys."""
+    from enforce.codec import private_dir
+
+    return private_dir(settings.data_dir())
 
 
 def _server_pid_file() -> Path:
@@ -79,6 +84,22 @@ def _server_pid_file() -> Path:
 
 def _worker_pid_file() -> Path:
     return settings.data_dir() / "worker.pid"
+
+
+def _codec_pid_file() -> Path:
+    return settings.data_dir() / "codec.pid"
+
+
+def _codec_log() -> Path:
+    return settings.data_dir() / "codec.log"
+
+
+CODEC_MARKER = "enforce.codec_server"
+CODEC_READY_S = 15.0
+
+
+def codec_url(port: int) -> str:
+    return f"http://localhost:{port}"
 
 
 def _server_log() -> Path:
@@ -123,6 +144,8 @@ def _state() -> dict:
         state["temporal_pid"] = _read_pid(_server_pid_file())
     if not state.get("worker_pid"):
         state["worker_pid"] = _read_pid(_worker_pid_file())
+    if not state.get("codec_pid"):
+        state["codec_pid"] = _read_pid(_codec_pid_file())
     return state
 
 
@@ -198,9 +221,12 @@ _log_starts: dict[Path, int] = {}  # where this run's output begins in each log
 
 
 def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `cmd` detached from this terminal (its own session), output appended to `log`."""
-    with open(log, "ab") as f:
-        _log_starts[log] = f.tell()
+    """Start `cmd` detached from this terminal (its own session), output appended to `log`. Under umask 077:
+    what it creates (the server's SQLite database and its WAL, the log) is its owner's alone."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.chmod(log, 0o600)
+    with os.fdopen(fd, "ab") as f:
+        _log_starts[log] = f.seek(0, os.SEEK_END)
         return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -209,6 +235,7 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
             start_new_session=True,
             close_fds=True,
             env=env,
+            umask=0o077,
         )
 
 
@@ -244,7 +271,11 @@ def _worker_marker(cmd: list[str]) -> str:
     return cmd[-1]
 
 
-def server_command(port: int, ui_port: int, db: Path, namespace: str) -> list[str]:
+def codec_command(port: int, ui_port: int) -> list[str]:
+    return [sys.executable, "-m", CODEC_MARKER, "--port", str(port), "--ui-origin", f"http://localhost:{ui_port}"]
+
+
+def server_command(port: int, ui_port: int, db: Path, namespace: str, codec_port: int) -> list[str]:
     cmd = [
         temporal_executable(),
         "server",
@@ -261,6 +292,9 @@ def server_command(port: int, ui_port: int, db: Path, namespace: str) -> list[st
         "json",
         "--log-level",
         "warn",
+        # The UI reads payloads through the codec server (which answers only a bearer of its token).
+        "--ui-codec-endpoint",
+        codec_url(codec_port),
     ]
     for spec in search_attributes.cli_specs():
         cmd += ["--search-attribute", spec]
@@ -412,7 +446,44 @@ def _resolve(value, recorded, default, running: bool):
     return default
 
 
-async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: float) -> None:
+def _start_codec(state: dict, port: int, ui_port: int, data: Path, progress) -> None:
+    """The codec server, unless it runs already; DevError if it does not listen within CODEC_READY_S."""
+    from enforce import codec_server
+
+    pid = state.get("codec_pid")
+    if _alive(pid, CODEC_MARKER):
+        out.print(f"Codec server already running (pid {pid}) on {codec_url(port)}")
+        return
+    token = codec_server.token_file(data)
+    made = not token.is_file()
+    codec_server.ensure_token(token)
+    if made:
+        out.print(f"Created the codec server's bearer token {token} (0600)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    env |= {"ENFORCE_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    proc = _spawn(codec_command(port, ui_port), _codec_log(), env)
+    _codec_pid_file().write_text(f"{proc.pid}\n")
+    state.update(codec_pid=proc.pid)
+    _save_state(state)
+    task = progress.add_task(f"waiting for the codec server on {codec_url(port)}")
+    deadline = time.monotonic() + CODEC_READY_S
+    try:
+        while not _port_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc.pid, CODEC_MARKER, grace=3)
+                _codec_pid_file().unlink(missing_ok=True)
+                state.update(codec_pid=None)
+                _save_state(state)
+                raise DevError(f"the codec server did not listen on {codec_url(port)}", _codec_log())
+            time.sleep(0.1)
+    finally:
+        progress.remove_task(task)
+    out.print(f"Codec server started (pid {proc.pid}) on {codec_url(port)}")
+
+
+async def _up(
+    port: int | None, ui_port: int | None, db: Path | None, timeout: float, codec_port: int | None = None
+) -> None:
     data = _dir()
     namespace = settings.namespace()
     state = _state()
@@ -423,9 +494,20 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
     ui_port = _resolve(ui_port, state.get("ui_port"), settings.DEFAULT_UI_PORT, server_running)
     recorded_db = Path(state["db"]) if state.get("db") else None
     db = (_resolve(db, recorded_db, data / "temporal.db", server_running)).expanduser().resolve()
+    codec_running = _alive(state.get("codec_pid"), CODEC_MARKER)
+    codec_port = _resolve(codec_port, state.get("codec_port"), settings.DEFAULT_CODEC_PORT, server_running)
     address = f"localhost:{port}"
-    if port == ui_port:
-        raise DevError(f"--port and --ui-port must differ (both {port})")
+    if len({port, ui_port, codec_port}) < 3:
+        raise DevError(f"--port, --ui-port and --codec-port must differ ({port}, {ui_port}, {codec_port})")
+    if server_running and state.get("codec_port") not in (None, codec_port):
+        raise DevError(
+            f"the dev server from {data} has its UI pointed at the codec server on port {state.get('codec_port')}; "
+            "run `enforce dev down` first to change that"
+        )
+    if not codec_running and _port_open(codec_port):
+        raise DevError(
+            f"codec port {codec_port} is already in use by another program; stop it or choose another with --codec-port"
+        )
 
     if server_running:
         if (port, ui_port, db) != (state.get("port"), state.get("ui_port"), recorded_db):
@@ -441,14 +523,21 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
                     f"{what} {p} is already in use by another program (not a dev server started from "
                     f"{data}); stop it or choose another with --port/--ui-port"
                 )
+    if server_running and state.get("codec_port") is None:
+        err.print(
+            "[yellow]The running dev server was started without a codec endpoint: its UI shows payloads "
+            "sealed until `enforce dev down && enforce dev up`[/]"
+        )
     state.update(port=port, ui_port=ui_port, db=str(db), namespace=namespace)
+    if not server_running:
+        state.update(codec_port=codec_port)
     proc = None
     with _spinner() as progress:
         if server_running:
             out.print(f"Temporal dev server already running (pid {server_pid}) on {address}")
         else:
             db.parent.mkdir(parents=True, exist_ok=True)
-            proc = _spawn(server_command(port, ui_port, db, namespace), _server_log())
+            proc = _spawn(server_command(port, ui_port, db, namespace, codec_port), _server_log())
             server_pid = proc.pid
             _server_pid_file().write_text(f"{server_pid}\n")
             state.update(temporal_pid=server_pid, started=_now())
@@ -490,6 +579,11 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
             codec_keys, created_keys = codec.ensure_key_file()
             if created_keys:
                 out.print(f"Created the payload codec's key set {codec_keys} (0600): keep it, cases need it to open")
+        try:
+            codec.load_keys()
+        except codec.CodecKeyError as e:
+            raise DevError(str(e)) from None
+        _start_codec(state, codec_port, ui_port, data, progress)
 
         worker_pid = state.get("worker_pid")
         cmd = worker_command()
@@ -532,7 +626,10 @@ async def _up(port: int | None, ui_port: int | None, db: Path | None, timeout: f
     ui = f"http://localhost:{ui_port}"
     out.print(f"\n  Web UI   {ui}/namespaces/{namespace}/workflows")
     out.print(f"  Address  {address}  (namespace {namespace})")
-    out.print(f"  Logs     {_server_log()}, {_worker_log()}")
+    from enforce.codec_server import token_file
+
+    out.print(f"  Codec    {codec_url(codec_port)}  (the UI's codec endpoint; bearer token in {token_file(data)})")
+    out.print(f"  Logs     {_server_log()}, {_worker_log()}, {_codec_log()}")
     out.print("  Stop     enforce dev down  (the database stays)")
 
 
@@ -563,18 +660,26 @@ def up(
         typer.Option(help="SQLite file of the dev server. [default: temporal.db in .data or ENFORCE_DATA_DIR]"),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 60.0,
+    codec_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="ENFORCE_CODEC_PORT", help="Port of the codec server the UI decodes through. [default: 8234]"
+        ),
+    ] = None,
 ) -> None:
-    """Start the Temporal dev server (SQLite, Web UI) and a worker in the background.
+    """Start the Temporal dev server (SQLite, Web UI), the codec server the UI decodes through, and a worker in
+    the background.
 
-    Waits until the server answers, registers any missing search attribute, then starts the worker.
+    Waits until the server answers, registers any missing search attribute, makes the codec's key set and
+    bearer token on the first start (0600 under the data dir), starts the codec server, then the worker.
     Running it again is harmless: it starts only what is not running. Exit 1 if something fails.
     """
     try:
-        for name, value in (("--port", port), ("--ui-port", ui_port)):
+        for name, value in (("--port", port), ("--ui-port", ui_port), ("--codec-port", codec_port)):
             if value is not None and not 1 <= value <= 65535:
                 raise DevError(f"{name} must be between 1 and 65535, not {value}")
         with _lock():
-            asyncio.run(_up(port, ui_port, db, timeout))
+            asyncio.run(_up(port, ui_port, db, timeout, codec_port))
     except DevError as e:
         _fail(e)
     except OSError as e:
@@ -587,7 +692,8 @@ def up(
 
 @app.command(epilog="Example: enforce dev down")
 def down() -> None:
-    """Stop the worker, then the dev server (SIGTERM, SIGKILL after 10 s). The database and logs stay."""
+    """Stop the worker, the codec server, then the dev server (SIGTERM, SIGKILL after 10 s). The database, the
+    keys and the logs stay."""
     with _lock():
         state = _state()
         stopped = False
@@ -597,6 +703,11 @@ def down() -> None:
             killed = _stop(worker_pid, marker)
             out.print(f"Stopped the worker (pid {worker_pid}){' with SIGKILL' if killed else ''}")
             stopped = True
+        codec_pid = state.get("codec_pid")
+        if _alive(codec_pid, CODEC_MARKER):
+            killed = _stop(codec_pid, CODEC_MARKER)
+            out.print(f"Stopped the codec server (pid {codec_pid}){' with SIGKILL' if killed else ''}")
+            stopped = True
         server_pid = state.get("temporal_pid")
         if _alive(server_pid, "start-dev"):
             killed = _stop(server_pid, "start-dev")
@@ -605,8 +716,9 @@ def down() -> None:
             stopped = True
         _worker_pid_file().unlink(missing_ok=True)
         _server_pid_file().unlink(missing_ok=True)
+        _codec_pid_file().unlink(missing_ok=True)
         if settings.dev_state_file().exists():
-            state.update(temporal_pid=None, worker_pid=None, stopped=_now())
+            state.update(temporal_pid=None, worker_pid=None, codec_pid=None, stopped=_now())
             _save_state(state)
         if stopped:
             db = state.get("db") or settings.data_dir() / "temporal.db"
@@ -619,7 +731,7 @@ def down() -> None:
 def status(
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
 ) -> None:
-    """Show whether the dev server and the worker run. Exit 0 if both do, 3 if not."""
+    """Show whether the dev server, the codec server and the worker run. Exit 0 if all do, 3 if not."""
     if output not in ("text", "json"):
         _fail(DevError(f"--output must be text or json, not {output!r}"))
     state = _state()
@@ -630,7 +742,11 @@ def status(
     server_alive = _alive(server_pid, "start-dev")
     answering = server_alive and _port_open(port)
     worker_alive = _alive(worker_pid, state.get("worker_marker") or _worker_marker(worker_command()))
-    running = server_alive and answering and worker_alive
+    codec_port = state.get("codec_port", settings.DEFAULT_CODEC_PORT)
+    codec_pid = state.get("codec_pid")
+    codec_alive = _alive(codec_pid, CODEC_MARKER)
+    codec_answering = codec_alive and _port_open(codec_port)
+    running = server_alive and answering and worker_alive and codec_answering
     report = {
         "running": running,
         "server": {
@@ -642,6 +758,7 @@ def status(
             "db": state.get("db"),
         },
         "worker": {"pid": worker_pid, "alive": worker_alive, "task_queue": settings.TASK_QUEUE},
+        "codec": {"pid": codec_pid, "alive": codec_alive, "answering": codec_answering, "url": codec_url(codec_port)},
         "data_dir": str(settings.data_dir()),
         "started": state.get("started"),
     }
@@ -657,6 +774,9 @@ def status(
         out.print(f"server  {word(server_alive)}  {pid}  localhost:{port}  UI http://localhost:{ui_port}{extra}")
         pid = f"pid {worker_pid}" if worker_alive else "-"
         out.print(f"worker  {word(worker_alive)}  {pid}  task queue {settings.TASK_QUEUE}")
+        pid = f"pid {codec_pid}" if codec_alive else "-"
+        extra = "" if codec_answering or not codec_alive else "  [yellow](not answering)[/]"
+        out.print(f"codec   {word(codec_alive)}  {pid}  {codec_url(codec_port)}  (the UI's codec endpoint){extra}")
         if not running:
             out.print("Start them with: enforce dev up")
     raise SystemExit(0 if running else EXIT_NOT_RUNNING)
@@ -692,7 +812,7 @@ def hints() -> None:
         ("enforce actions", "what can be done, by whom"),
         ("enforce act clearview-ai record-voluntary-measure --as respondent -f description='Left Canada'", ""),
         ("enforce simulate cases/clearview.toml", "the whole real case, 2020-2026, in seconds"),
-        ("enforce dev status", "is the server and worker running"),
-        ("make stop", "stop both (the database stays)"),
+        ("enforce dev status", "are the server, the codec server and the worker running"),
+        ("make stop", "stop them (the database and keys stay)"),
     ):
         out.print(f"  {cmd:<34} {what}".rstrip())

@@ -31,6 +31,7 @@ from workflows import search_attributes as sa
 from workflows.details import static_details, static_summary
 from workflows.investigation import InvestigationWorkflow
 from workflows.messages import (
+    MEMO_RESPONDENT,
     ActResult,
     EventsQuery,
     EventsView,
@@ -42,6 +43,13 @@ from workflows.messages import (
 )
 
 
+def initial_memo(case: CaseFile) -> dict[str, str]:
+    """What `enforce list` shows of a case beyond its search attributes. The memo goes through the payload
+    codec (sealed at rest, unlike a search attribute): an organisation's name may go here, as before a
+    natural person's never does."""
+    return {MEMO_RESPONDENT: case.respondent.name} if case.respondent.kind == "organisation" else {}
+
+
 def initial_search_attributes(case: CaseFile) -> TypedSearchAttributes:
     pairs: list[SearchAttributePair] = [
         SearchAttributePair(sa.INVESTIGATION_STAGE, "opened"),
@@ -50,8 +58,7 @@ def initial_search_attributes(case: CaseFile) -> TypedSearchAttributes:
         SearchAttributePair(sa.AUTHORITIES, case.authorities),
         SearchAttributePair(sa.AWAITING_PARTY, case.lead),
     ]
-    if case.respondent.kind == "organisation":
-        pairs.append(SearchAttributePair(sa.RESPONDENT, case.respondent.name))
+    # No case content here: a search attribute is indexed in clear (workflows/search_attributes.py).
     return TypedSearchAttributes(pairs)
 
 
@@ -76,6 +83,7 @@ async def start(
         # A business key names one case for good: a closed case is not reopened under the same slug.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=initial_search_attributes(case) if indexed else None,
+        memo=initial_memo(case),
         static_summary=static_summary(case, procedure),
         static_details=static_details(case, procedure),
     )

@@ -587,6 +587,29 @@ async def _read(slug: str, with_events: bool):
     return view, events
 
 
+def _document_text(state: InvestigationState, notice_id: str) -> str:
+    """A served notice's Markdown from the document store (sealed at rest: opened with the codec's key set)."""
+    import hashlib
+
+    from enforce import codec
+
+    found = [n for n in state.notices if n.notice_id == notice_id]
+    if not found:
+        raise _failure(f"--document: no notice {notice_id!r} in {state.slug} (see `enforce notices {state.slug}`)", 2)
+    n = found[0]
+    if not n.document:
+        raise _failure(f"--document: notice {notice_id!r} was not served, so no document was filed")
+    try:
+        data = codec.read_file(Path(n.document))
+    except OSError as e:
+        raise _failure(f"--document: cannot read {n.document}: {e.strerror or e}") from None
+    except codec.CodecKeyError as e:
+        raise _failure(f"--document: {e}") from None
+    if hashlib.sha256(data).hexdigest() != n.sha256:
+        raise _failure(f"--document: {n.document} does not match the SHA-256 the record holds ({n.sha256[:12]}...)")
+    return data.decode()
+
+
 def register(app: typer.Typer) -> None:
     """Add `notices` and `report` to the `enforce` command."""
 
@@ -596,15 +619,26 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             str, typer.Option("--output", "-o", help="`table` for people, `json` for scripts.")
         ] = "table",
+        document: Annotated[
+            str | None,
+            typer.Option(
+                "--document",
+                help="Print this notice's document of record (its Markdown), opened from the sealed document store "
+                "and checked against the hash the record holds.",
+            ),
+        ] = None,
     ) -> None:
         """List a case's notices: served (with channel, date, section, hash and document) or UNDELIVERED.
 
-        Example: `enforce notices clearview-ai -o json`
+        Example: `enforce notices clearview-ai -o json`, `enforce notices clearview-ai --document <notice id>`
         """
         if output not in ("table", "json"):
             raise _failure(f"--output: unknown output {output!r} (use table or json)", 2)
         view, _ = asyncio.run(_read(slug, with_events=False))
         state = view.state
+        if document is not None:
+            sys.stdout.write(_document_text(state, document))
+            return
         if output == "json":
             sys.stdout.write(json.dumps(notice_rows(state), indent=2) + "\n")
             return

@@ -9,6 +9,8 @@ from pathlib import Path
 TASK_QUEUE = "enforce"
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233
+# The codec server `enforce dev up` starts beside the UI (enforce/codec_server.py).
+DEFAULT_CODEC_PORT = 8234
 DEFAULT_NAMESPACE = "default"
 
 

@@ -5,6 +5,7 @@ own dates, in seconds. The same workflows, activities and rules as a live case; 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -119,24 +121,35 @@ async def run(
     before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
 ) -> SimulationResult:
     # A simulation's notices go to a folder of their own, never into a live case's outbox.
-    converter = _converter()  # before the data dir moves: the keys are the configured ones
+    # Before the data dir moves: the keys are the configured ones, pinned for the activities too (they seal
+    # the simulation's notices with the same key set).
+    converter, pinned = _converter()
     data = settings.data_dir() / "simulations" / case.slug
     shutil.rmtree(data, ignore_errors=True)
-    before = os.environ.get("ENFORCE_DATA_DIR")
-    os.environ["ENFORCE_DATA_DIR"] = str(data)
+    pinned["ENFORCE_DATA_DIR"] = str(data)
+    before = {name: os.environ.get(name) for name in pinned}
+    os.environ.update(pinned)
     try:
         return await _run(case, procedure, progress, before_shutdown, converter)
     finally:
-        if before is None:
-            os.environ.pop("ENFORCE_DATA_DIR", None)
-        else:
-            os.environ["ENFORCE_DATA_DIR"] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def _converter():
-    """The live converter; with a key of the simulation's own when none is configured here (a simulation's
-    server and its history end with it)."""
-    return codec.data_converter(None if codec.configured() else codec.KeySet.generate())
+def _converter() -> tuple[DataConverter, dict[str, str]]:
+    """The live converter, and the key setting that names its keys wherever the data dir goes. With a key of the
+    simulation's own when none is configured here: the simulation's server and history end with it, and its
+    notices on disk stay sealed under a key kept nowhere."""
+    if os.environ.get("ENFORCE_CODEC_KEY"):
+        return codec.data_converter(), {}
+    if codec.configured():
+        return codec.data_converter(), {"ENFORCE_CODEC_KEYS": str(codec.key_file())}
+    keys = codec.KeySet.generate()
+    key = base64.b64encode(keys.keys[keys.current]).decode()
+    return codec.data_converter(keys), {"ENFORCE_CODEC_KEY": key}
 
 
 async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter) -> SimulationResult:

@@ -2,7 +2,9 @@
 
 `list` asks Temporal's visibility store with the custom search attributes the workflows keep
 (`workflows.search_attributes`), so it answers for open and closed cases alike without running a query on any
-of them. `watch` polls one case's `state` and `events` queries.
+of them. The respondent is not a search attribute (it would be in clear): it comes from each case's memo,
+decoded through the payload codec, and `--respondent` filters on it here. `watch` polls one case's `state`
+and `events` queries.
 
 Errors are one line on stderr and an exit status: 1 for Temporal unreachable or refusing, 2 for a bad option.
 This module does not import `enforce.main` (which imports it): it prints its own error line and raises
@@ -27,9 +29,11 @@ from rich.text import Text
 
 from activities.markdown import visible
 from enforce import settings
+from enforce.codec import CodecKeyError
 from enforce.connect import Unreachable, connect
 from enforce.views import plain
 from workflows import search_attributes as sa
+from workflows.messages import MEMO_RESPONDENT
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 400)
@@ -89,7 +93,6 @@ def build_query(
     *,
     stages: list[str] | None = None,
     authority: str | None = None,
-    respondent: str | None = None,
     due_before: datetime | None = None,
     awaiting: str | None = None,
     raw: str | None = None,
@@ -111,8 +114,6 @@ def build_query(
             parts.append(f"{sa.INVESTIGATION_STAGE.name} IN ({', '.join(quote(s) for s in stages)})")
     if authority:
         parts.append(f"{sa.AUTHORITIES.name} = {quote(authority)}")
-    if respondent:
-        parts.append(f"{sa.RESPONDENT.name} = {quote(respondent)}")
     if due_before is not None:
         parts.append(f"{sa.NEXT_DEADLINE.name} <= {quote(_iso(due_before))}")
     if awaiting:
@@ -138,8 +139,9 @@ def _status_name(status: Any) -> str:
     return status.name.lower().replace("_", "-") if status is not None else "unknown"
 
 
-def row(execution: Any, now: datetime) -> dict[str, Any]:
-    """What `enforce list -o json` prints for one case (a `temporalio.client.WorkflowExecution`)."""
+def row(execution: Any, now: datetime, memo: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `enforce list -o json` prints for one case (a `temporalio.client.WorkflowExecution` and its memo,
+    decoded)."""
     attrs = execution.typed_search_attributes
     deadline = attrs.get(sa.NEXT_DEADLINE)
     status = _status_name(execution.status)
@@ -156,7 +158,8 @@ def row(execution: Any, now: datetime) -> dict[str, Any]:
         "procedure": attrs.get(sa.PROCEDURE),
         "lead": attrs.get(sa.LEAD_AUTHORITY),
         "authorities": list(attrs.get(sa.AUTHORITIES) or []),
-        "respondent": attrs.get(sa.RESPONDENT),
+        # Cases opened before the codec held it in a search attribute.
+        "respondent": (memo or {}).get(MEMO_RESPONDENT) or attrs.get(sa.RESPONDENT),
         "started": _iso(execution.start_time),
         "closed": _iso(execution.close_time) if execution.close_time else None,
     }
@@ -254,7 +257,12 @@ def list_cases(
     ] = None,
     authority: Annotated[str | None, typer.Option("--authority", "-a", help="Only cases this authority is in.")] = None,
     respondent: Annotated[
-        str | None, typer.Option("--respondent", "-r", help="Only cases against this organisation (exact name).")
+        str | None,
+        typer.Option(
+            "--respondent",
+            "-r",
+            help="Only cases against this organisation (exact name; read from each case's sealed memo).",
+        ),
     ] = None,
     due_within: Annotated[
         str | None,
@@ -299,7 +307,6 @@ def list_cases(
     q = build_query(
         stages=stage,
         authority=authority,
-        respondent=respondent,
         due_before=due_before,
         awaiting=awaiting,
         raw=query,
@@ -316,7 +323,13 @@ def list_cases(
                 if len(rows) >= limit:
                     more = True
                     break
-                r = row(wf, now)
+                try:
+                    memo = dict(await wf.memo())
+                except CodecKeyError:  # sealed with a key this set lacks: listed, its respondent unknown
+                    memo = {}
+                r = row(wf, now, memo)
+                if respondent and r["respondent"] != respondent:
+                    continue  # filtered here: the name is sealed in the memo, not indexed
                 # One line per case: keep the latest run should visibility still hold an older one.
                 if r["workflow_id"] not in rows or r["started"] > rows[r["workflow_id"]]["started"]:
                     rows[r["workflow_id"]] = r

@@ -8,12 +8,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 import worker as enforce_worker
-from enforce import codec, investigations
+from enforce import codec, investigations, settings
 from tests.casefiles import clearview_text, write_case
 from tests.conftest import executable
 from tests.live import action, enforce, settle, to_recommendations
@@ -156,7 +158,7 @@ def test_a_bad_key_set_is_named(text, error):
 
 async def test_nothing_of_a_case_at_rest(task_queue, slug, tmp_path):
     """A live case on a dev server with its own SQLite file: the stock CLI and the file show none of the case's
-    content; the codec's client does; search attributes and memo carry none of it."""
+    content; the codec's client does; search attributes carry none of it."""
     db = tmp_path / "temporal.db"
     words = secrets()
     env = await WorkflowEnvironment.start_local(
@@ -183,20 +185,13 @@ async def test_nothing_of_a_case_at_rest(task_queue, slug, tmp_path):
             assert slug.encode() in stored  # the right file: ids are in clear
             for what, word in words.items():
                 assert shown.count(word) == 0, f"the {what} in `temporal workflow show --detailed`"
-                if what == "name":
-                    # Known gap: the respondent's name is in user metadata the workflows set (static summaries
-                    # of the case and its tracks, activity summaries), which the SDK stores unsealed.
-                    continue
                 assert stored.count(word.encode()) == 0, f"the {what} in the SQLite file"
 
             for wid in ids:
                 desc = await env.client.get_workflow_handle(wid).describe()
-                memo = json.dumps(await desc.memo(), default=str)
                 attrs = json.dumps({k.name: v for k, v in desc.typed_search_attributes}, default=str)
                 for what, word in words.items():
-                    assert word not in memo, f"the {what} in {wid}'s memo"
-                    if what != "name":  # known gap: the `Respondent` search attribute holds the name (workflows/)
-                        assert word not in attrs, f"the {what} in {wid}'s search attributes"
+                    assert word not in attrs, f"the {what} in {wid}'s search attributes"
 
             address = env.client.service_client.config.target_host
             cli_env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
@@ -209,3 +204,113 @@ async def test_nothing_of_a_case_at_rest(task_queue, slug, tmp_path):
             assert EMAIL in json.dumps(view.state.model_dump(mode="json"))
     finally:
         await env.shutdown()
+
+
+def plain_client(client: Client) -> Client:
+    """A client of the same server WITHOUT the codec: what an operator with read access sees."""
+    config = client.config()
+    config["data_converter"] = DataConverter.default
+    return Client(**config)
+
+
+async def test_search_attributes_and_memo_hold_no_case_content(cli_env, dev_env, tmp_path, slug):
+    """Read without the codec, a live case's search attributes and memo hold none of its content, and its
+    summaries (static, activity, timer) and current details are sealed payloads; through the codec they name
+    the respondent."""
+    words = secrets()
+    await live_case(dev_env.client, settings.TASK_QUEUE, slug, tmp_path, words, indexed=True)
+    raw = plain_client(dev_env.client)
+    ids = [workflow_id(slug)] + [track_id(slug, a) for a in AUTHORITIES]
+    listed = [w async for w in raw.list_workflows(f'WorkflowId = "{workflow_id(slug)}"')]
+    assert len(listed) == 1
+    for wid in ids:
+        info = (await raw.get_workflow_handle(wid).describe()).raw_description.workflow_execution_info
+        indexed = info.search_attributes.SerializeToString()
+        memo = info.memo.SerializeToString()
+        assert slug.encode() in info.execution.workflow_id.encode()
+        for what, word in words.items():
+            assert word.encode() not in indexed, f"the {what} in {wid}'s search attributes"
+            assert word.encode() not in memo, f"the {what} in {wid}'s memo"
+        assert all(p.metadata["encoding"] == codec.ENCODING for p in info.memo.fields.values())
+
+        history = await raw.get_workflow_handle(wid).fetch_history()
+        summaries = [
+            e.user_metadata.summary for e in history.events if e.HasField("user_metadata") and e.user_metadata.summary
+        ]
+        kinds = {e.event_type for e in history.events if e.HasField("user_metadata") and e.user_metadata.summary}
+        assert summaries, f"{wid}: no summaries to check"
+        assert all(p.metadata["encoding"] == codec.ENCODING for p in summaries)
+        for what, word in words.items():
+            assert word.encode() not in history.to_json().encode(), f"the {what} in {wid}'s raw history"
+        if wid == workflow_id(slug):
+            assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED in kinds  # static summary
+            assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED in kinds  # "Serve ... on <name>"
+            assert EventType.EVENT_TYPE_TIMER_STARTED in kinds  # a deadline's timer
+
+    # Through the codec: the name is in the memo and the summaries, decoded.
+    desc = await dev_env.client.get_workflow_handle(workflow_id(slug)).describe()
+    assert (await desc.memo())["respondent"] == NAME
+    assert NAME in (await desc.static_summary() or "")
+    history = await dev_env.client.get_workflow_handle(workflow_id(slug)).fetch_history()
+    served = [
+        (await dev_env.client.data_converter.decode([e.user_metadata.summary]))[0]
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and e.HasField("user_metadata")
+    ]
+    assert any(f"on {NAME}" in s for s in served), served
+    listed = await enforce(
+        cli_env, "list", "-q", f'WorkflowId = "{workflow_id(slug)}"', "--respondent", NAME, "-o", "json"
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [r["respondent"] for r in json.loads(listed.stdout)] == [NAME]
+
+
+def grep(folders: list[Path], words: dict[str, str]) -> dict[str, list[str]]:
+    """Each word -> the files under `folders` holding it (as bytes, as a `grep -r` would find it)."""
+    found: dict[str, list[str]] = {what: [] for what in words}
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for what, word in words.items():
+                    if word.encode() in data:
+                        found[what].append(str(path))
+    return found
+
+
+async def test_notices_and_documents_at_rest_are_sealed_and_private(cli_env, dev_env, data_dir, tmp_path, slug):
+    """After a live case's notices are served: the document store and the outbox hold none of the case's
+    content (name, recommendation, evidence, email), their files are 0600 in 0700 folders; `enforce notices
+    --document`, `enforce report` and `enforce show` still show it."""
+    words = secrets()
+    await live_case(dev_env.client, settings.TASK_QUEUE, slug, tmp_path, words, indexed=True)
+    documents, outbox = settings.documents_dir(), settings.outbox_dir()
+    mine = sorted(documents.glob(f"{slug}*.md"))
+    assert len(mine) >= 2, "no notices filed"
+    assert grep([documents, outbox], words) == {what: [] for what in words}
+    for folder in (data_dir, documents, outbox, outbox / "respondent"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    for path in [*mine, *(outbox / "respondent").glob(f"{slug}*")]:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+        assert path.read_bytes().startswith(codec.FILE_MAGIC)
+
+    rows = json.loads((await enforce(cli_env, "notices", slug, "-o", "json")).stdout)
+    findings = [r for r in rows if r["kind"] == "report-of-findings" and r["to"] == "respondent"]
+    assert findings, [r["kind"] for r in rows]
+    shown = await enforce(cli_env, "notices", slug, "--document", findings[0]["notice_id"])
+    assert shown.returncode == 0, shown.stderr
+    assert NAME in shown.stdout and words["recommendation"] in shown.stdout
+    report = await enforce(cli_env, "report", slug)
+    assert report.returncode == 0, report.stderr
+    assert NAME in report.stdout and words["recommendation"] in report.stdout
+    show = await enforce(cli_env, "show", slug, "-o", "json")
+    assert words["evidence"] in show.stdout and EMAIL in show.stdout
+    # A document altered on disk is refused, not shown.
+    doc = Path(findings[0]["document"])
+    sealed = doc.read_bytes()
+    doc.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    try:
+        refused = await enforce(cli_env, "notices", slug, "--document", findings[0]["notice_id"])
+        assert refused.returncode == 1 and "does not open" in refused.stderr, refused.stderr
+    finally:
+        doc.write_bytes(sealed)

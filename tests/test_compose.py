@@ -624,3 +624,67 @@ def test_docker_compose_accepts_the_file():
         ["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+# ----------------------------------------------------------------------------------------------------
+# The codec server: the UI decodes through it, the workers start once it has made the key set.
+
+CODEC = "codec-server"
+
+
+def test_the_ui_is_pointed_at_the_codec_server_and_the_workers_wait_for_it(compose):
+    services = compose["services"]
+    codec_svc, ui, worker = services[CODEC], services[UI], services[WORKER]
+    assert depends_of(worker).get(CODEC) == "service_healthy" and codec_svc["healthcheck"]["test"]
+    command = [str(c) for c in codec_svc["command"]]
+    port = command[command.index("--port") + 1]
+    published = [p for p in codec_svc["ports"] if str(p).endswith(f":{port}")]
+    assert published, codec_svc["ports"]
+    host_port = str(published[0]).split(":")[-2]
+    assert env_of(ui)["TEMPORAL_CODEC_ENDPOINT"] == f"http://localhost:{host_port}"
+    ui_port = str(ui["ports"][0]).split(":")[-2]
+    assert command[command.index("--ui-origin") + 1] == f"http://localhost:{ui_port}"
+    # The workers and the codec server read the one key set from the shared volume.
+    assert codec_svc["volumes"] == worker["volumes"]
+    assert env_of(codec_svc)["ENFORCE_DATA_DIR"] == env_of(worker)["ENFORCE_DATA_DIR"]
+
+
+@pytest.mark.timeout(30)
+def test_the_codec_server_command_creates_the_key_set_and_refuses_without_the_token(compose, tmp_path):
+    """The service's own command, run here (the image runs the same package): first start makes the key set
+    (0600) and the token, and /decode answers 401 to a request without it."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [str(c) for c in compose["services"][CODEC]["command"]]
+    command[0] = sys.executable
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENFORCE_")} | {"ENFORCE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(
+                    urllib.request.Request(f"http://127.0.0.1:{port}/decode", data=b"{}", method="POST"), timeout=2
+                )
+                raise AssertionError("decoded without a token")
+            except urllib.error.HTTPError as e:
+                assert e.code == 401
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
+                time.sleep(0.2)
+        for name in ("codec-keys.json", "codec-token"):
+            assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o600
+    finally:
+        proc.terminate()
+        proc.wait(10)

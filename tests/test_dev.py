@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -81,8 +82,8 @@ def kill_leftovers(data: Path) -> None:
     pids = set()
     with contextlib.suppress(OSError, ValueError):
         state = json.loads((data / "dev.json").read_text())
-        pids |= {state.get("temporal_pid"), state.get("worker_pid")}
-    for name in ("temporal.pid", "worker.pid"):
+        pids |= {state.get("temporal_pid"), state.get("worker_pid"), state.get("codec_pid")}
+    for name in ("temporal.pid", "worker.pid", "codec.pid"):
         with contextlib.suppress(OSError, ValueError):
             pids.add(int((data / name).read_text()))
     for pid in pids - {None}:
@@ -107,12 +108,12 @@ def make_db_without_search_attributes(db: Path) -> None:
 def stack(tmp_path_factory):
     """`enforce dev up` on free ports, over a database that lacks the search attributes."""
     data = tmp_path_factory.mktemp("dev")
-    port, ui_port = free_ports(2)
+    port, ui_port, codec_port = free_ports(3)
     make_db_without_search_attributes(data / "temporal.db")
     try:
-        r = run(data, "up", "--port", str(port), "--ui-port", str(ui_port))
+        r = run(data, "up", "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port))
         assert r.returncode == 0, r.stdout + r.stderr
-        yield {"data": data, "port": port, "ui_port": ui_port, "up": r}
+        yield {"data": data, "port": port, "ui_port": ui_port, "codec_port": codec_port, "up": r}
     finally:
         run(data, "down")
         kill_leftovers(data)
@@ -155,6 +156,14 @@ def test_status_reports_running(stack):
     assert report["server"]["address"] == f"localhost:{stack['port']}"
     assert report["server"]["ui_url"] == f"http://localhost:{stack['ui_port']}"
     assert report["worker"]["alive"]
+    assert report["codec"] == {
+        "pid": report["codec"]["pid"],
+        "alive": True,
+        "answering": True,
+        "url": f"http://localhost:{stack['codec_port']}",
+    }
+    text = run(stack["data"], "status")
+    assert f"codec   running  pid {report['codec']['pid']}  http://localhost:{stack['codec_port']}" in text.stdout
     state = json.loads((stack["data"] / "dev.json").read_text())
     assert {"port", "ui_port", "db", "temporal_pid", "worker_pid", "started"} <= state.keys()
     assert int((stack["data"] / "temporal.pid").read_text()) == state["temporal_pid"]
@@ -199,16 +208,22 @@ def test_down_stops_both_and_the_database_persists(stack):
 
     r = run(data, "down")
     assert r.returncode == 0, r.stderr
-    assert not alive(state["temporal_pid"]) and not alive(state["worker_pid"])
+    assert not alive(state["temporal_pid"]) and not alive(state["worker_pid"]) and not alive(state["codec_pid"])
+    assert "Stopped the codec server" in r.stdout
     assert not (data / "temporal.pid").exists() and not (data / "worker.pid").exists()
+    assert not (data / "codec.pid").exists()
     assert (data / "temporal.db").exists() and (data / "temporal.log").exists()
     code, report = status(data)
     assert code == 3 and report["running"] is False
     assert run(data, "down").stdout.strip() == "nothing running"
 
-    r = run(data, "up", "--port", str(port), "--ui-port", str(stack["ui_port"]))
+    token = (data / "keys" / "codec-token").read_text()
+    r = run(
+        data, "up", "--port", str(port), "--ui-port", str(stack["ui_port"]), "--codec-port", str(stack["codec_port"])
+    )
     assert r.returncode == 0, r.stderr
     assert "Registered search attributes" not in r.stdout
+    assert "Created the codec" not in r.stdout and (data / "keys" / "codec-token").read_text() == token  # kept
     r = temporal("workflow", "describe", "--workflow-id", "persisted", port=port)
     assert r.returncode == 0, r.stderr
     r = temporal("workflow", "list", "--query", 'InvestigationStage="test"', port=port)
@@ -266,3 +281,45 @@ async def test_ensure_search_attributes_is_idempotent():
         assert await dev.ensure_search_attributes(env.client) == []
     finally:
         await env.shutdown()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+@pytest.mark.timeout(30)
+def test_the_ui_decodes_through_the_codec_server_for_a_bearer_of_its_token(stack):
+    """The codec server `up` started: the UI is pointed at it, its key set and token are the owner's alone, and
+    it opens a payload sealed with the data dir's key set only for a request bearing the token."""
+    from google.protobuf import json_format
+    from temporalio.api.common.v1 import Payload, Payloads
+
+    from enforce import codec
+
+    data, url = stack["data"], f"http://localhost:{stack['codec_port']}"
+    assert "Created the codec server's bearer token" in stack["up"].stdout and url in stack["up"].stdout
+    token_file, key_file = data / "keys" / "codec-token", data / "keys" / "codec-keys.json"
+    for path in (token_file, key_file):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert (data / "keys").stat().st_mode & 0o777 == 0o700
+    with urllib.request.urlopen(f"http://localhost:{stack['ui_port']}/api/v1/settings", timeout=5) as resp:
+        assert json.loads(resp.read())["Codec"]["Endpoint"] == url
+
+    keys = codec.KeySet.from_json(key_file.read_text())
+    sealed = codec.EncryptionCodec(keys).seal(Payload(metadata={"encoding": b"json/plain"}, data=b'"Clearview"'))
+    body = json_format.MessageToJson(Payloads(payloads=[sealed])).encode()
+    ui_origin = f"http://localhost:{stack['ui_port']}"
+    status, _, _ = _post(f"{url}/decode", body, {"Content-Type": "application/json", "Origin": ui_origin})
+    assert status == 401
+    status, _, _ = _post(f"{url}/decode", body, {"Authorization": "Bearer not-the-token"})
+    assert status == 401
+    auth = {"Authorization": f"Bearer {token_file.read_text().strip()}", "Origin": ui_origin}
+    status, answer, headers = _post(f"{url}/decode", body, {"Content-Type": "application/json", **auth})
+    assert status == 200 and headers.get("Access-Control-Allow-Origin") == ui_origin
+    [opened] = json_format.Parse(answer, Payloads()).payloads
+    assert opened.data == b'"Clearview"'

@@ -14,6 +14,7 @@ from activities.notices import serve_notice
 from activities.render import render
 from domain.case import Issue
 from domain.notices import NoticeRequest, Sender
+from enforce import codec
 from tests.casefiles import acme_notice
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,7 +32,7 @@ async def test_a_second_attempt_delivers_nothing_new(tmp_path, monkeypatch):
     assert second == first
     delivered = sorted(p.name for p in (tmp_path / "outbox" / "respondent").iterdir())
     assert delivered == [f"{first.notice_id}.{ext}" for ext in ("html", "md", "receipt.json")]
-    text = (tmp_path / "outbox" / "respondent" / f"{first.notice_id}.md").read_text()
+    text = codec.read_file(tmp_path / "outbox" / "respondent" / f"{first.notice_id}.md").decode()
     assert "Acme Ltd." in text and "PIPEDA s.11(4)" in text and "2024-03-01" in text
 
 
@@ -51,9 +52,9 @@ async def test_a_notice_is_filed_as_markdown_and_html_with_the_markdown_hash(tmp
     md, html = docs / f"{receipt.notice_id}.md", docs / f"{receipt.notice_id}.html"
     assert receipt.document == str(md) and receipt.html_document == str(html)
     # The Markdown is the document of record: its hash is the one the event records.
-    assert hashlib.sha256(md.read_bytes()).hexdigest() == receipt.sha256
-    assert hashlib.sha256(html.read_bytes()).hexdigest() == receipt.html_sha256
-    page = html.read_text()
+    assert hashlib.sha256(codec.read_file(md)).hexdigest() == receipt.sha256
+    assert hashlib.sha256(codec.read_file(html)).hexdigest() == receipt.html_sha256
+    page = codec.read_file(html).decode()
     assert page.startswith("<!DOCTYPE html>") and '<html lang="en">' in page
     assert "<h1>Notice of investigation</h1>" in page and "<li>Was consent obtained?</li>" in page
     assert receipt.sha256 in page  # the HTML names the document it renders
@@ -68,11 +69,11 @@ async def test_what_a_case_file_says_is_escaped_in_the_html(tmp_path, monkeypatc
         }
     )
     receipt = await ActivityEnvironment().run(serve_notice, req)
-    page = Path(receipt.html_document).read_text()
+    page = codec.read_file(Path(receipt.html_document)).decode()
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;" in page and "&amp; Co" in page
     # The Markdown escapes it for Markdown: it reads as written, and no tag is left in it.
-    markdown = Path(receipt.document).read_text()
+    markdown = codec.read_file(Path(receipt.document)).decode()
     assert '\\<script\\>alert("x")\\</script\\> \\& Co' in markdown and "<script>" not in markdown
 
 
@@ -101,11 +102,11 @@ async def test_the_cai_serves_its_order_in_french(tmp_path, monkeypatch):
         }
     )
     receipt = await ActivityEnvironment().run(serve_notice, req)
-    text = Path(receipt.document).read_text()
+    text = codec.read_file(Path(receipt.document)).decode()
     assert text.startswith("# Décision 1023158-S\n")
     assert "daté du 14 décembre 2021" in text and "en vertu de P-39.1 art. 83" in text
     assert "dossier 1023158" in text and "Détruire les images." in text and "## Échéance" in text
-    assert '<html lang="fr">' in Path(receipt.html_document).read_text()
+    assert '<html lang="fr">' in codec.read_file(Path(receipt.html_document)).decode()
     # A joint notice (several senders) uses the procedure's English template, whoever is among the senders.
     joint = request().model_copy(update={"senders": [cai, *request().senders]})
     assert render(joint).lang == "en" and render(joint).title == "Notice of investigation"

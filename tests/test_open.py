@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 import worker as enforce_worker
 from domain.state import Stage
-from enforce import investigations
+from enforce import codec, investigations
 from tests.casefiles import clearview
 from tests.live import settle
 
@@ -60,9 +60,9 @@ async def test_open_records_the_case_and_serves_the_notice(skipping_env, task_qu
     assert served.senders == ["opc", "cai-qc", "oipc-bc", "oipc-ab"]
     assert "PIPEDA s.11(4)" in served.section and "BC PIPA s.36(1)(a)" in served.section
     delivered = data_dir / "outbox" / "respondent" / f"{served.notice_id}.md"
-    body = delivered.read_bytes()
+    body = codec.read_file(delivered)
     assert hashlib.sha256(body).hexdigest() == served.sha256
-    assert Path(served.document).read_bytes() == body
+    assert codec.read_file(Path(served.document)) == body
     text = body.decode()
     assert "Clearview AI, Inc." in text and "PIPEDA-039525" in text and "2020-02-21" in text
     assert "appropriate purpose" in text

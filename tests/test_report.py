@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 import worker as enforce_worker
 from domain.state import InvestigationState
-from enforce import investigations, simulate
+from enforce import codec, investigations, simulate
 from enforce.cases import load_case
 from enforce.paperwork import ReportError, render_report, write_atomic
 from tests.casefiles import clearview_text, procedure, simulate_text, write_case
@@ -66,15 +66,15 @@ async def test_simulating_leaves_one_document_per_served_notice_with_its_hash_in
     for e in served:
         md = documents / f"{e.notice_id}.md"
         assert Path(e.document) == md
-        assert hashlib.sha256(md.read_bytes()).hexdigest() == e.sha256, e.notice_id
+        assert hashlib.sha256(codec.read_file(md)).hexdigest() == e.sha256, e.notice_id
         assert e.message_id == f"<{e.notice_id}@enforce>"
     # The record's list of notices says the same.
     assert {n.notice_id: n.sha256 for n in simulated.state.notices} == {e.notice_id: e.sha256 for e in served}
     # The CAI's own notices are in French; joint ones in English.
     [cai_order] = [e for e in served if e.kind == "order" and e.senders == ["cai-qc"]]
-    assert Path(cai_order.document).read_text().startswith("# Décision 1023158-S")
+    assert codec.read_file(Path(cai_order.document)).decode().startswith("# Décision 1023158-S")
     [joint] = [e for e in served if e.kind == "notice-of-investigation"]
-    assert Path(joint.document).read_text().startswith("# Notice of investigation")
+    assert codec.read_file(Path(joint.document)).decode().startswith("# Notice of investigation")
 
 
 @pytest.mark.timeout(120)
@@ -197,7 +197,7 @@ async def test_notices_and_report_commands(opened_case, slug, tmp_path):
     [notice] = json.loads(listed.stdout)
     assert notice["kind"] == "notice-of-investigation" and notice["status"] == "served"
     assert notice["channel"] == "outbox" and notice["to"] == "respondent"
-    assert hashlib.sha256(Path(notice["document"]).read_bytes()).hexdigest() == notice["sha256"]
+    assert hashlib.sha256(codec.read_file(Path(notice["document"]))).hexdigest() == notice["sha256"]
 
     table = await enforce(env, "notices", slug)
     assert table.returncode == 0, table.stderr

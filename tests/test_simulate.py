@@ -14,7 +14,7 @@ import pytest
 
 from domain import events as ev
 from domain.deadlines import countable_days_between, due_date, extended_due, reminder_dates, resume
-from enforce import simulate
+from enforce import codec, simulate
 from enforce.cases import load_case
 from tests.casefiles import CLEARVIEW, ROOT, clearview_text, write_case
 
@@ -165,7 +165,7 @@ async def test_each_served_notice_left_its_document_with_the_recorded_hash(clear
     assert len(served) >= 10
     documents = Path(result.data_dir) / "documents"
     for n in served:
-        body = (documents / f"{n.notice_id}.md").read_bytes()
+        body = codec.read_file(documents / f"{n.notice_id}.md")  # sealed at rest, with the session's key set
         assert hashlib.sha256(body).hexdigest() == n.sha256, n.notice_id
 
 

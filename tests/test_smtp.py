@@ -39,7 +39,7 @@ from activities.notices import serve_notice
 from domain.case import Recipient
 from domain.errors import DataError
 from domain.notices import NoticeRequest
-from enforce import investigations, settings
+from enforce import codec, investigations, settings
 from enforce.cases import load_case
 from tests.casefiles import ADDRESS, acme_notice, clearview_text, smtp_case_text, write_case
 
@@ -169,7 +169,7 @@ async def test_a_notice_is_delivered_once_as_text_html_and_the_markdown_attached
     plain = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     [attached] = list(msg.iter_attachments())
-    markdown = Path(receipt.document).read_bytes()
+    markdown = codec.read_file(Path(receipt.document))  # sealed at rest
     assert attached.get_filename() == f"{req.notice_id}.md"
     # The attachment is the document of record to the byte; the text part is the same text (in CRLF lines).
     assert attached.get_payload(decode=True) == markdown
@@ -189,7 +189,7 @@ async def test_a_451_is_retried_and_the_notice_arrives_once(server, tmp_path):
     with pytest.raises(ApplicationError) as caught:
         await env.run(serve_notice, req)
     assert not caught.value.non_retryable and "451" in caught.value.message
-    marker = json.loads(sending_marker(tmp_path, req).read_text())
+    marker = json.loads(codec.read_file(sending_marker(tmp_path, req)))
     assert marker["attempts"][-1]["outcome"].startswith("not sent")
     receipt = await env.run(serve_notice, req)
     assert server.refused == [f"<{req.notice_id}@enforce>"]
@@ -212,7 +212,7 @@ async def test_a_worker_that_stops_after_the_receipt_does_not_send_again(server,
     monkeypatch.setattr(mail, "checkpoint", lambda stage, notice_id: None)
     receipt = await env.run(serve_notice, req)
     assert server.by_message_id() == {f"<{req.notice_id}@enforce>": 1}
-    assert json.loads(receipt_marker(tmp_path, req).read_text())["message_id"] == receipt.message_id
+    assert json.loads(codec.read_file(receipt_marker(tmp_path, req)))["message_id"] == receipt.message_id
 
 
 @pytest.mark.timeout(30)
@@ -230,7 +230,7 @@ async def test_the_residual_window_repeats_the_notice_under_the_same_message_id(
     env = ActivityEnvironment()
     with pytest.raises(RuntimeError):
         await env.run(serve_notice, req)
-    assert json.loads(sending_marker(tmp_path, req).read_text())["attempts"][-1]["phase"] == "data"
+    assert json.loads(codec.read_file(sending_marker(tmp_path, req)))["attempts"][-1]["phase"] == "data"
     monkeypatch.setattr(mail, "checkpoint", lambda stage, notice_id: None)
     receipt = await env.run(serve_notice, req)
     assert receipt.possible_duplicate
@@ -416,7 +416,7 @@ async def test_the_investigation_serves_its_notice_by_smtp_once_despite_the_fail
     assert (
         hashlib.sha256(body).hexdigest()
         == served.sha256
-        == hashlib.sha256(Path(served.document).read_bytes()).hexdigest()
+        == hashlib.sha256(codec.read_file(Path(served.document))).hexdigest()
     )
     assert "Clearview AI, Inc." in msg["To"] and "PIPEDA-039525" in body.decode()
 
@@ -498,5 +498,5 @@ async def test_a_worker_killed_after_connect_before_data_delivers_the_notice_onc
     [served] = [e for e in events if e.type == "NoticeServed" and e.channel == "smtp"]
     assert not [e for e in events if e.type == "NoticeFailed"]
     assert server.by_message_id() == {served.message_id: 1}
-    receipt = json.loads((tmp_path / "sent" / served.to.id / f"{served.notice_id}.receipt.json").read_text())
+    receipt = json.loads(codec.read_file(tmp_path / "sent" / served.to.id / f"{served.notice_id}.receipt.json"))
     assert receipt["message_id"] == served.message_id and not receipt["possible_duplicate"]

@@ -120,8 +120,12 @@ async def test_workflow_list_finds_the_case_by_its_stage(dev_env, case):
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert case not in elsewhere.stdout
 
-    table = await temporal(dev_env, "workflow", "list", "-q", f'Respondent = "Clearview AI, Inc." AND {mine}')
+    table = await temporal(dev_env, "workflow", "list", "-q", f'LeadAuthority = "opc" AND {mine}')
     assert table.returncode == 0 and case in table.stdout and "Running" in table.stdout
+    # The respondent's name is no search attribute (it would be indexed in clear): `enforce list --respondent`
+    # reads it from the sealed memo instead.
+    by_name = await temporal(dev_env, "workflow", "list", "-q", f'Respondent = "Clearview AI, Inc." AND {mine}')
+    assert by_name.returncode != 0 and "Respondent" in by_name.stderr
 
 
 async def test_workflow_query_state_is_readable_json(dev_env, case):

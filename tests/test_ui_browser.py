@@ -8,6 +8,8 @@ then Debian's Chromium, driven by Playwright, finds the case in the workflow lis
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import re
 import socket
 import time
@@ -25,6 +27,7 @@ import worker as enforce_worker
 from enforce import codec, investigations
 from tests.casefiles import ROOT, clearview
 from tests.conftest import executable
+from tests.live import settle, to_recommendations
 from workflows import search_attributes as sa
 from workflows.messages import track_id, workflow_id
 
@@ -39,6 +42,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 SCREENSHOTS = ROOT / ".data" / "screenshots"
+NAME = "Clearview AI, Inc."
+RECOMMENDATION = "Cease offering facial recognition services in Canada"
+DUE = re.compile(r"\(due \d{4}-\d\d-\d\d\)")  # a deadline timer's summary
 UI_POLL_S = 20.0
 
 # What the pages must show, checked as text in the browser.
@@ -207,3 +213,64 @@ async def test_the_ui_lists_the_case_by_stage_and_shows_its_story(browser, ui, t
         for text in texts:
             await expect(page.get_by_text(text).first).to_be_visible()
         await page.screenshot(path=SCREENSHOTS / f"ui-{slug}-{authority}-timeline.png", full_page=True)
+
+
+async def _page_text(page, wid: str) -> str:
+    """All the text a person can read of the case: its Timeline, its User Metadata tab and its input and
+    result, with every collapsed event of the timeline left as the UI shows it."""
+    texts = [await page.locator("body").inner_text()]
+    await page.get_by_role("tab", name="User Metadata").click()
+    await page.wait_for_timeout(1_000)
+    texts.append(await page.locator("body").inner_text())
+    for frame in page.frames:
+        with contextlib.suppress(Exception):
+            texts.append(await frame.locator("body").inner_text(timeout=2_000))
+    return "\n".join(texts)
+
+
+@pytest.mark.timeout(150)
+async def test_without_the_token_the_same_page_shows_only_ciphertext(browser, ui, tmp_path, slug):
+    """The case taken to its recommendations; the same page read by a browser that does not hold the codec
+    server's token (the server refuses it, as it would anyone without the identity provider's say) shows none
+    of the case, only ciphertext; with the token, its current details and timer summaries are decoded."""
+    from playwright.async_api import expect
+
+    case, procedure = clearview(slug, tmp_path)
+    await investigations.start(ui.client, case, procedure, task_queue=ui.task_queue)
+    await settle(ui.client, slug)
+    await to_recommendations(ui.client, slug, [{"id": "R1", "text": RECOMMENDATION}])
+    wid = workflow_id(slug)
+    await _indexed(ui.client, f'WorkflowId = "{wid}" AND InvestigationStage = "awaiting-response"')
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    sealed = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    sealed.set_default_timeout(15_000)
+    await sealed.goto(f"{ui.url}/namespaces/default/workflows/{wid}")
+    await expect(sealed.get_by_text(wid).first).to_be_visible()
+    await sealed.wait_for_timeout(2_000)  # the codec server has answered (401) by now
+    text = await _page_text(sealed, wid)
+    await sealed.screenshot(path=SCREENSHOTS / f"ui-{slug}-sealed.png", full_page=True)
+    (SCREENSHOTS / f"ui-{slug}-sealed.txt").write_text(text)
+    assert wid in text  # the right page: ids are in clear
+    for word in (NAME, RECOMMENDATION, "PIPEDA-039525", "whose move"):
+        assert word not in text, f"{word!r} readable without the codec server's token"
+    assert not DUE.search(text), "a timer's summary readable without the codec server's token"
+    # The UI says it could not decode, and shows the input as it is stored: the codec's ciphertext, in base64.
+    assert "Codec Server could not connect" in text
+    blobs = re.findall(r'"([A-Za-z0-9+/]{200,}={0,2})"', text)
+    assert blobs, "no sealed payload shown"
+    assert all(NAME.encode() not in base64.b64decode(b) for b in blobs)
+
+    shown = await browser.new_page(
+        viewport={"width": 1400, "height": 1000}, extra_http_headers={"Authorization": f"Bearer {ui.token}"}
+    )
+    shown.set_default_timeout(15_000)
+    await shown.goto(f"{ui.url}/namespaces/default/workflows/{wid}")
+    # The latest notice's activity summary, and a timer's: the clock on the respondent's answer.
+    # Decoded once the codec server has answered every payload of the page: give a loaded machine time.
+    await expect(shown.get_by_text(f"Serve report of findings on {NAME}").first).to_be_visible(timeout=30_000)
+    await expect(shown.get_by_text(DUE).first).to_be_visible(timeout=30_000)
+    await shown.get_by_role("tab", name="User Metadata").click()
+    body = shown.frame_locator("iframe#user-metadata-current-details").locator("body")
+    await expect(body).to_contain_text(re.compile(r"whose move:\s*respondent", re.IGNORECASE), timeout=30_000)
+    await shown.screenshot(path=SCREENSHOTS / f"ui-{slug}-decoded.png", full_page=True)

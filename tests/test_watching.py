@@ -79,18 +79,16 @@ def test_query_names_only_investigations_and_quotes_values():
     q = build_query(
         stages=["escalation", "awaiting-response"],
         authority="oipc-bc",
-        respondent='Acme "Widgets" \\ Co',
         due_before=datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC),
-        awaiting="respondent",
+        awaiting='Acme "Widgets" \\ Co',
         raw="StartTime > '2020-01-01T00:00:00Z'",
     )
     assert q == (
         'WorkflowType = "Investigation" AND ExecutionStatus != "ContinuedAsNew"'
         ' AND InvestigationStage IN ("escalation", "awaiting-response")'
         ' AND Authorities = "oipc-bc"'
-        ' AND Respondent = "Acme \\"Widgets\\" \\\\ Co"'
         ' AND NextDeadline <= "2027-01-02T03:04:05Z"'
-        ' AND AwaitingParty = "respondent"'
+        ' AND AwaitingParty = "Acme \\"Widgets\\" \\\\ Co"'
         " AND (StartTime > '2020-01-01T00:00:00Z')"
     )
     assert build_query(state="open").endswith('ExecutionStatus = "Running"')

@@ -27,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.record import CaseRecord, pure
     from workflows.track import AuthorityTrackWorkflow
 
+# From this patch on, a run that continues as new passes its memo on.
+MEMO_CARRIED = "memo-carried"
+
 
 @workflow.defn(name="Investigation")
 class InvestigationWorkflow(CaseRecord):
@@ -57,12 +60,15 @@ class InvestigationWorkflow(CaseRecord):
         )
         await self.settle()
         if self.inv.state.stage != Stage.CLOSED:
+            # The server drops a memo on continue-as-new: the next run keeps the one `enforce list` reads.
+            memo = dict(workflow.memo()) if workflow.patched(MEMO_CARRIED) else None
             workflow.continue_as_new(
                 InvestigationInput(
                     case=self.case,
                     procedure=self.inv.procedure,
                     carried=self.carry(),
-                )
+                ),
+                memo=memo,
             )
         state = self.inv.state
         return InvestigationResult(

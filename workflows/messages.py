@@ -15,6 +15,10 @@ from domain.policy import Cause
 from domain.procedure import Procedure
 from domain.state import InvestigationState, Stage
 
+# The memo key of the respondent's name (an organisation's), sealed by the payload codec; carried across
+# continue-as-new by the joint workflow, since the server does not carry a memo over.
+MEMO_RESPONDENT = "respondent"
+
 
 def workflow_id(slug: str) -> str:
     return f"investigation-{slug}"

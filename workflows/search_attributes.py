@@ -1,4 +1,8 @@
-"""The custom search attributes the investigation workflows keep. No personal data goes in these."""
+"""The custom search attributes the investigation workflows keep. No case content goes in these: the payload
+codec cannot encrypt a search attribute (the server indexes its value), so only typed keys the server needs to
+filter on are here (procedure, stage, authorities, whose move, next deadline), never a name, an address, a
+recommendation or evidence. The respondent's name is in the memo, which the codec seals
+(`enforce.investigations.MEMO_RESPONDENT`)."""
 
 from temporalio.common import SearchAttributeKey
 
@@ -6,7 +10,7 @@ INVESTIGATION_STAGE = SearchAttributeKey.for_keyword("InvestigationStage")
 PROCEDURE = SearchAttributeKey.for_keyword("Procedure")
 LEAD_AUTHORITY = SearchAttributeKey.for_keyword("LeadAuthority")
 AUTHORITIES = SearchAttributeKey.for_keyword_list("Authorities")
-# Organisations only: a respondent who is a natural person is never named here.
+# No longer set or registered (it held the respondent's name in clear): read only from cases started before.
 RESPONDENT = SearchAttributeKey.for_keyword("Respondent")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 AWAITING_PARTY = SearchAttributeKey.for_keyword("AwaitingParty")
@@ -18,7 +22,6 @@ ALL = [
     PROCEDURE,
     LEAD_AUTHORITY,
     AUTHORITIES,
-    RESPONDENT,
     NEXT_DEADLINE,
     AWAITING_PARTY,
     AUTHORITY,

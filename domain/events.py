@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_serializer
 
 from domain.case import Issue, Party, Recipient, Recommendation
+from domain.signing import Signed
 
 
 class Event(BaseModel):
@@ -20,6 +21,17 @@ class Event(BaseModel):
     seq: int = Field(ge=1)
     on: datetime
     by: str
+    # The signature of the act that decided this event (`domain.signing`); none on what the record does itself
+    # (timers, notices, follow-ups) and on events recorded before acts were signed.
+    signed: Signed | None = None
+
+    @model_serializer(mode="wrap")
+    def _unsigned_as_before(self, handler):
+        # An unsigned event dumps (and so hashes) exactly as it did before events could carry a signature.
+        out = handler(self)
+        if isinstance(out, dict) and out.get("signed", 0) is None:
+            del out["signed"]
+        return out
 
 
 class InvestigationOpened(Event):

@@ -23,10 +23,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import CASE, Action, ExtendDeadline, is_deadline_id, resolve_deadline
-from domain.case import CaseFile
+from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
 from domain.procedure import Procedure
-from enforce import settings
+from domain.signing import FIELD as SIGNATURE
+from enforce import identity, settings
 from workflows import search_attributes as sa
 from workflows.details import static_details, static_summary
 from workflows.investigation import InvestigationWorkflow
@@ -120,22 +121,60 @@ async def _by_id(client: Client, slug: str, action: ExtendDeadline) -> ExtendDea
     return action.model_copy(update={"deadline": d.deadline_id, "authority": ""})
 
 
-async def act(
-    client: Client, slug: str, action: Action, *, request_id: str | None = None, wait: float | None = None
-) -> ActResult:
-    """Perform an action; a rejection (stage, actor, payload) raises `Rejected` with the workflow's reason.
+class NoUser(Exception):
+    """No user of this machine may sign this act: one line saying how to get a key."""
 
-    `request_id` is the update's id: Temporal records an update id once per run, so a retry with the same id
-    returns the first call's result and records nothing new. With `wait` (seconds), no outcome by then raises
-    `Pending` instead of waiting on for a worker."""
+
+async def signer_for(client: Client, slug: str, action: Action, user: str | None = None) -> identity.User:
+    """The local user who signs `action`: the one named, else this machine's user for the acting party. For
+    the respondent: its representative for this case, else an officer of the authority receiving the act (the
+    track's authority, or for a joint act the lead), and the record says which signed."""
+    by = action.by
+    found = identity.user_for(by, case=slug, user=user)
+    if found is None and user is None and by == RESPONDENT:
+        receiving = action.target() if action.runs_in == "track" else (await state(client, slug)).state.lead
+        found = identity.user_for(receiving)
+    if found is None:
+        who = f"user {user!r}" if user else f"a user for {by!r}"
+        raise NoUser(
+            f"no key of {who} in {identity.user_keys_dir()}: make one with "
+            f"`enforce keys new --party {by} --user <id>` and add its line to the keyring"
+        )
+    return found
+
+
+def signed_payload(slug: str, action: Action, request_id: str, user: identity.User) -> dict:
+    """The action's fields (their JSON form) with the user's signature over them, as the update takes them."""
+    fields = action.model_dump(mode="json")
+    signed = user.sign_act(case=slug, action=action.name, fields=fields, request_id=request_id)
+    return {**fields, SIGNATURE: signed.model_dump(mode="json")}
+
+
+async def act(
+    client: Client,
+    slug: str,
+    action: Action,
+    *,
+    request_id: str | None = None,
+    wait: float | None = None,
+    signer: identity.User | None = None,
+) -> ActResult:
+    """Perform an action, signed by `signer` (default: this machine's user for the acting party); a rejection
+    (signature, stage, actor, payload) raises `Rejected` with the workflow's reason.
+
+    `request_id` is the update's id, and signed with the act: Temporal records an update id once per run, so a
+    retry with the same id returns the first call's result and records nothing new. With `wait` (seconds), no
+    outcome by then raises `Pending` instead of waiting on for a worker."""
     if isinstance(action, ExtendDeadline) and not is_deadline_id(action.deadline):
         action = await _by_id(client, slug, action)
     target = record_of(slug, action)
     handle = client.get_workflow_handle(target)
+    request_id = request_id or str(uuid.uuid4())
     try:
+        payload = signed_payload(slug, action, request_id, signer or await signer_for(client, slug, action))
         if wait is None:
-            return await handle.execute_update(action.name, action, id=request_id, result_type=ActResult)
-        return await _bounded(handle, action, request_id or str(uuid.uuid4()), wait)
+            return await handle.execute_update(action.name, payload, id=request_id, result_type=ActResult)
+        return await _bounded(handle, action.name, payload, request_id, wait)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         raise Rejected(cause.message if isinstance(cause, ApplicationError) else str(cause or e)) from None
@@ -147,15 +186,15 @@ async def act(
         raise Rejected(f"{action.record_owner()!r} is not an authority of case {slug}") from None
 
 
-async def _bounded(handle: WorkflowHandle, action: Action, request_id: str, wait: float) -> ActResult:
+async def _bounded(handle: WorkflowHandle, name: str, payload: dict, request_id: str, wait: float) -> ActResult:
     """Accepted (validated and in the record's history), then completed, both within `wait` seconds."""
     loop = asyncio.get_running_loop()
     until = loop.time() + wait
     try:
         update = await asyncio.wait_for(
             handle.start_update(
-                action.name,
-                action,
+                name,
+                payload,
                 id=request_id,
                 wait_for_stage=WorkflowUpdateStage.ACCEPTED,
                 result_type=ActResult,

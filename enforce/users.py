@@ -37,9 +37,12 @@ def new(
     """
     try:
         u = identity.generate(user, party, case)
-        path = identity.save(u, folder)
     except identity.KeyError_ as e:
         _fail(str(e), 2)
+    try:
+        path = identity.save(u, folder)
+    except identity.KeyError_ as e:
+        _fail(str(e), 1)
     except OSError as e:
         _fail(f"cannot write the key file: {e.strerror or e}", 1)
     print(f"private keys of {user} written to {path} (0600)", file=sys.stderr)

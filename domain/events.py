@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_serializer
 from domain.case import Issue, Party, Recipient, Recommendation
 from domain.signing import Signed
 
+# Fields added to events after records were kept: left out of an event's JSON when unset, so what was recorded
+# before they existed dumps and hashes as it always did.
+ABSENT_WHEN_NONE = ("signed", "sealed")
+
 
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -29,8 +33,10 @@ class Event(BaseModel):
     def _unsigned_as_before(self, handler):
         # An unsigned event dumps (and so hashes) exactly as it did before events could carry a signature.
         out = handler(self)
-        if isinstance(out, dict) and out.get("signed", 0) is None:
-            del out["signed"]
+        if isinstance(out, dict):
+            for k in ABSENT_WHEN_NONE:
+                if k in out and out[k] is None:
+                    del out[k]
         return out
 
 
@@ -153,6 +159,8 @@ class EvidenceShared(Event):
     authority: str
     shared_with: list[str]
     purpose: str
+    # Sealed evidence: its envelope re-sealed by the holder for those it is now shared with (same content).
+    sealed: str | None = None
 
 
 class MessageSent(Event):

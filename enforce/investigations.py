@@ -22,12 +22,14 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.actions import CASE, Action, ExtendDeadline, is_deadline_id, resolve_deadline
+from domain import sealed as sealed_text
+from domain.actions import CASE, Action, ExtendDeadline, RecordEvidence, ShareEvidence, is_deadline_id, resolve_deadline
 from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
 from domain.procedure import Procedure
 from domain.signing import FIELD as SIGNATURE
-from enforce import identity, settings
+from enforce import identity, sealing, settings
+from workflows import keyring as workflow_keyring
 from workflows import search_attributes as sa
 from workflows.details import static_details, static_summary
 from workflows.investigation import InvestigationWorkflow
@@ -150,6 +152,44 @@ def signed_payload(slug: str, action: Action, request_id: str, user: identity.Us
     return {**fields, SIGNATURE: signed.model_dump(mode="json")}
 
 
+def _keyring() -> list:
+    """The public keys to seal for: the keyring file's, and any this process made for itself."""
+    path = identity.keyring_file()
+    return [*(identity.read_keyring(path) if path.exists() else []), *workflow_keyring.entries()]
+
+
+async def _sealed(client: Client, slug: str, action: Action, signer: identity.User, seal: bool) -> Action:
+    """Evidence sealed on this machine: `seal` seals a record-evidence's description for its holder and scope;
+    sharing sealed evidence re-seals it for those it is shared with (by the holder's user, whose key opens it)."""
+    if isinstance(action, RecordEvidence) and seal and not sealed_text.is_sealed(action.description):
+        scope = list(action.scope)
+        if "all" in scope:
+            scope = [a for a in (await state(client, slug)).state.authorities if a != action.by]
+        text = sealing.seal(action.description, dict.fromkeys([action.by, *scope]), _keyring())
+        return action.model_copy(update={"description": text})
+    if isinstance(action, ShareEvidence) and not action.sealed:
+        view = await state(client, slug)
+        item = next((x for x in view.state.evidence if x.evidence_id == action.evidence_id), None)
+        if item is not None and sealed_text.is_sealed(item.description):
+            to = view.state.authorities if "all" in action.shared_with else action.shared_with
+            again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring())
+            if again is not None:
+                return action.model_copy(update={"sealed": again})
+    return action
+
+
+def opened(view: StateView, user: identity.User | None) -> StateView:
+    """The view with the sealed evidence `user`'s own key opens shown in clear; the rest stays sealed."""
+    evidence = []
+    for x in view.state.evidence:
+        if sealed_text.is_sealed(x.description):
+            text = sealing.open_sealed(x.description, user) if user else None
+            shown = text if text is not None else f"(sealed for {', '.join(sealed_text.recipients(x.description))})"
+            x = x.model_copy(update={"description": shown})
+        evidence.append(x)
+    return view.model_copy(update={"state": view.state.model_copy(update={"evidence": evidence})})
+
+
 async def act(
     client: Client,
     slug: str,
@@ -158,6 +198,7 @@ async def act(
     request_id: str | None = None,
     wait: float | None = None,
     signer: identity.User | None = None,
+    seal: bool = False,
 ) -> ActResult:
     """Perform an action, signed by `signer` (default: this machine's user for the acting party); a rejection
     (signature, stage, actor, payload) raises `Rejected` with the workflow's reason.
@@ -171,7 +212,9 @@ async def act(
     handle = client.get_workflow_handle(target)
     request_id = request_id or str(uuid.uuid4())
     try:
-        payload = signed_payload(slug, action, request_id, signer or await signer_for(client, slug, action))
+        signer = signer or await signer_for(client, slug, action)
+        action = await _sealed(client, slug, action, signer, seal)
+        payload = signed_payload(slug, action, request_id, signer)
         if wait is None:
             return await handle.execute_update(action.name, payload, id=request_id, result_type=ActResult)
         return await _bounded(handle, action.name, payload, request_id, wait)

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
-from enforce import dev, identity, investigations, logs, paperwork, settings, users, views, watching
+from enforce import dev, identity, investigations, logs, paperwork, sealing, settings, users, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
 from enforce.views import plain
@@ -148,6 +148,7 @@ def show(
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise Failure(await _missing(client, slug, workflow_id(slug))) from None
             raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
+        view = investigations.opened(view, identity.user_for(as_party, case=slug) if as_party else None)
         if output == Output.JSON:
             out.print_json(json.dumps(view.model_dump(mode="json")))
         else:
@@ -245,6 +246,10 @@ def act(
         str, typer.Option("--wait", help=f"How long to wait for a worker, e.g. 30s or 2m; then exit {PENDING}.")
     ] = DEFAULT_WAIT,
     user: UserOpt = None,
+    seal: Annotated[
+        bool,
+        typer.Option("--seal", help="record-evidence: seal its description for the authorities in its scope."),
+    ] = False,
     output: OutputOpt = Output.TABLE,
 ) -> None:
     """Perform an action on an investigation, as an authority or the respondent, signed with the key of this
@@ -272,8 +277,10 @@ def act(
         target = investigations.record_of(slug, parsed)
         try:
             signer = await investigations.signer_for(client, slug, parsed, user)
-            result = await investigations.act(client, slug, parsed, request_id=rid, wait=seconds, signer=signer)
-        except (investigations.NoUser, identity.KeyError_) as e:
+            result = await investigations.act(
+                client, slug, parsed, request_id=rid, wait=seconds, signer=signer, seal=seal
+            )
+        except (investigations.NoUser, identity.KeyError_, sealing.NoSealingKey) as e:
             raise Failure(str(e)) from None
         except investigations.Pending as p:
             where = "accepted by the record, not yet completed" if p.accepted else "no worker has taken it yet"

@@ -322,3 +322,31 @@ async def test_an_export_verifies_against_the_keyring_and_a_forgery_is_named_by_
     removed.write_text("\n".join(lines[:first] + lines[first + 1 :]) + "\n")
     result = await enforce(cli_env, "verify", str(removed), "--keyring", ring, "--offline")
     assert result.returncode == 1 and f"line {first + 1}" in result.stderr, result.stderr
+
+
+async def test_a_key_revoked_in_the_keyring_file_is_refused_once_the_worker_reloads_it(case: Case, tmp_path):
+    import asyncio
+
+    import worker
+
+    user = identity.generate(f"soon-gone-{case.slug}", "opc")
+    identity.save(user, tmp_path)
+    ring = identity.keyring_file()
+    identity.append_keyring([user.entry()], ring)
+    watcher = asyncio.create_task(worker.watch_keyring())  # what a worker process runs beside its workflows
+    try:
+        await asyncio.sleep(worker.KEYRING_POLL_S * 2)
+        _, first = case.payload("record-evidence", "opc", user)
+        await case.send("record-evidence", "opc", first)
+
+        # Revoked: the user's line edited with an until date, as an operator would.
+        now = datetime.now(UTC).isoformat()
+        lines = ring.read_text().splitlines()
+        edited = [line[:-1] + f', "until": "{now}"}}' if f'"{user.user}"' in line else line for line in lines]
+        ring.write_text("\n".join(edited) + "\n")
+        await asyncio.sleep(worker.KEYRING_POLL_S * 2)
+        _, second = case.payload("record-evidence", "opc", user)
+        await case.refused("record-evidence", "opc", second, "is not valid")
+    finally:
+        watcher.cancel()
+        identity.install()

@@ -21,13 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.case import RESPONDENT
-from domain.limits import ID_MAX, Id
+from domain.limits import ID_MAX, KEY_B64_MAX, Id
 
 # The payload field that carries an act's signature; never one of the action's own fields.
 FIELD = "signature"
 KEY_BYTES = 32
 SIG_BYTES = 64
-B64_MAX = 128
 
 
 def _b64(value: str, size: int, what: str) -> str:
@@ -60,8 +59,8 @@ class Signed(BaseModel):
     # The party the signer acts for (from the keyring): `by`'s own, or an officer's recording for the respondent.
     party: Id
     # The signer's public key, so the signature can be checked from the record alone, without the keyring.
-    key: str = Field(max_length=B64_MAX)
-    sig: str = Field(max_length=B64_MAX)
+    key: str = Field(max_length=KEY_B64_MAX)
+    sig: str = Field(max_length=KEY_B64_MAX)
 
     @field_validator("key")
     @classmethod
@@ -186,8 +185,8 @@ class KeyEntry(BaseModel):
     party: Id
     # A respondent's representative is registered for one case (its slug).
     case: Id | None = None
-    sign: str = Field(max_length=B64_MAX)
-    seal: str = Field(default="", max_length=B64_MAX)
+    sign: str = Field(max_length=KEY_B64_MAX)
+    seal: str = Field(default="", max_length=KEY_B64_MAX)
     valid_from: datetime | None = Field(default=None, alias="from")
     until: datetime | None = None
 

@@ -273,7 +273,14 @@ def act(
         raise Failure(str(e), 1) from None
 
     async def go() -> None:
-        client = await connect()
+        import socket
+
+        try:
+            local = identity.user_for(actor, case=slug, user=user)
+        except identity.KeyError_ as e:
+            raise Failure(str(e)) from None
+        who = f"{local.user} for {local.party}" if local else f"as {actor}"
+        client = await connect(identity=f"{who} (enforce act, {os.getpid()}@{socket.gethostname()})"[:200])
         target = investigations.record_of(slug, parsed)
         try:
             signer = await investigations.signer_for(client, slug, parsed, user)

@@ -283,6 +283,10 @@ async def test_an_export_verifies_against_the_keyring_and_a_forgery_is_named_by_
             cli_env, "act", case.slug, "record-evidence", "--as", who, "-f", "description=d", "-f", "purpose=p"
         )
         assert acted.returncode == 0, acted.stderr
+    # Temporal's history names who sent each act (an unauthenticated label; the signature is what counts).
+    history = (await case.client.get_workflow_handle(workflow_id(case.slug)).fetch_history()).to_json()
+    assert "dev-opc for opc (enforce act, " in history and "dev-oipc-bc for oipc-bc (enforce act, " in history
+
     out = tmp_path / "record.jsonl"
     exported = await enforce(cli_env, "export", case.slug, "--out", str(out))
     assert exported.returncode == 0, exported.stderr

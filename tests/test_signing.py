@@ -354,3 +354,26 @@ async def test_a_key_revoked_in_the_keyring_file_is_refused_once_the_worker_relo
     finally:
         watcher.cancel()
         identity.install()
+
+
+async def test_a_signed_record_replays_whatever_the_keyring_says_now(case: Case):
+    """The handler decides from the record alone: a history of signed acts replays with an empty keyring."""
+    from temporalio.worker import Replayer
+
+    import worker
+    from enforce import codec
+    from workflows import keyring
+
+    _, payload = case.payload("record-evidence", "opc", case.user("opc"))
+    await case.send("record-evidence", "opc", payload)
+    await settle(case.client, case.slug)
+    history = await case.client.get_workflow_handle(workflow_id(case.slug)).fetch_history()
+    assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED" in history.to_json()
+    keyring.install([])
+    try:
+        replayed = await Replayer(workflows=worker.WORKFLOWS, data_converter=codec.data_converter()).replay_workflow(
+            history, raise_on_replay_failure=False
+        )
+    finally:
+        identity.install()
+    assert replayed.replay_failure is None, replayed.replay_failure

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from activities.notices import serve_notice
 from activities.store import append_events
-from enforce import keys, logs, settings
+from enforce import identity, keys, logs, settings
 from enforce.connect import Unreachable, connect
 from workflows.investigation import InvestigationWorkflow
 from workflows.track import AuthorityTrackWorkflow
@@ -28,6 +28,11 @@ def build(client: Client, task_queue: str = settings.TASK_QUEUE) -> Worker:
     """A worker with the record key set loaded (created first where it is missing), for its workflows."""
     path = keys.install()
     log.info("record keys loaded", file=str(path))
+    ring = identity.keyring_file()
+    if ring.exists():
+        log.info("keyring loaded", file=str(ring), users=len(identity.install(ring)))
+    else:
+        log.warning("no keyring: every act is refused until there is one", file=str(ring))
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES)
 
 
@@ -45,9 +50,36 @@ async def serve(stop: asyncio.Event | None = None) -> None:
         namespace=client.namespace,
     )
     async with worker:
+        reload = asyncio.create_task(watch_keyring())
         await stop.wait()
+        reload.cancel()
         log.info("worker stopping")
     log.info("worker stopped")
+
+
+KEYRING_POLL_S = 2.0
+
+
+async def watch_keyring() -> None:
+    """Reload the keyring when its file changes: a key revoked there is refused from the next act on. A file
+    that does not read keeps the keyring as it was, and says so."""
+    ring = identity.keyring_file()
+    seen = None
+    while True:
+        try:
+            stat = ring.stat()
+            mark = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            mark = None
+        if mark != seen and mark is not None:
+            try:
+                users = len(identity.install(ring))
+                if seen is not None:
+                    log.info("keyring reloaded", file=str(ring), users=users)
+            except identity.KeyError_ as e:
+                log.warning("keyring not reloaded", error=str(e))
+        seen = mark
+        await asyncio.sleep(KEYRING_POLL_S)
 
 
 def main() -> int:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain import events as ev
+from domain import sealed
 from domain.case import RESPONDENT, Recommendation
 from domain.deadlines import extended_by_period, extended_due
 from domain.errors import BadInput, Rejected
@@ -238,6 +239,8 @@ class ShareEvidence(Action):
     evidence_id: Id
     shared_with: list[Id] = Field(max_length=LIST_MAX, min_length=1)
     purpose: Short = Field(min_length=1)
+    # For sealed evidence: the holder's re-seal of it for those it is shared with (`enforce act` makes it).
+    sealed: Text = ""
 
     def decide(self, s, ctx):
         item = next((x for x in s.evidence if x.evidence_id == self.evidence_id), None)
@@ -245,13 +248,12 @@ class ShareEvidence(Action):
             mine = ", ".join(x.evidence_id for x in s.evidence if x.authority == self.by) or "none"
             raise Rejected(f"evidence_id: {self.by} holds no evidence {self.evidence_id!r} (it holds: {mine})")
         shared = _authorities_named(s, "shared_with", self.shared_with, self.by)
-        return [
-            New(
-                ev.EvidenceShared,
-                self.by,
-                {"evidence_id": self.evidence_id, "authority": self.by, "shared_with": shared, "purpose": self.purpose},
-            )
-        ]
+        fields = {"evidence_id": self.evidence_id, "authority": self.by, "shared_with": shared, "purpose": self.purpose}
+        if self.sealed:
+            if not sealed.same_content(item.description, self.sealed):
+                raise Rejected(f"sealed: not a re-seal of evidence {self.evidence_id}'s own sealed content")
+            fields["sealed"] = self.sealed
+        return [New(ev.EvidenceShared, self.by, fields)]
 
 
 class SendMessage(Action):

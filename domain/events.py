@@ -9,9 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_serializer
 
 from domain.case import Issue, Party, Recipient, Recommendation
+from domain.signing import Signed
+
+# Fields added to events after records were kept: left out of an event's JSON when unset, so what was recorded
+# before they existed dumps and hashes as it always did.
+ABSENT_WHEN_NONE = ("signed", "sealed")
 
 
 class Event(BaseModel):
@@ -20,6 +25,19 @@ class Event(BaseModel):
     seq: int = Field(ge=1)
     on: datetime
     by: str
+    # The signature of the act that decided this event (`domain.signing`); none on what the record does itself
+    # (timers, notices, follow-ups) and on events recorded before acts were signed.
+    signed: Signed | None = None
+
+    @model_serializer(mode="wrap")
+    def _unsigned_as_before(self, handler):
+        # An unsigned event dumps (and so hashes) exactly as it did before events could carry a signature.
+        out = handler(self)
+        if isinstance(out, dict):
+            for k in ABSENT_WHEN_NONE:
+                if k in out and out[k] is None:
+                    del out[k]
+        return out
 
 
 class InvestigationOpened(Event):
@@ -141,6 +159,8 @@ class EvidenceShared(Event):
     authority: str
     shared_with: list[str]
     purpose: str
+    # Sealed evidence: its envelope re-sealed by the holder for those it is now shared with (same content).
+    sealed: str | None = None
 
 
 class MessageSent(Event):

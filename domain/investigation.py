@@ -18,6 +18,7 @@ from domain.errors import Rejected
 from domain.limits import TAIL_BYTES, TAIL_EVENTS
 from domain.policy import Cause, follow_ups, note_cause
 from domain.procedure import Procedure
+from domain.signing import Signed
 from domain.state import InvestigationState, fold
 
 
@@ -127,8 +128,13 @@ class Investigation:
             except Exception as e:  # an invalid event, a counting error: refused, never a failed workflow task
                 raise Rejected(f"{event.type} cannot be recorded: {e}") from None
 
-    def execute(self, action: Action, now: datetime) -> list[ev.Event]:
-        return self.record(self.validate(action, now), now)
+    def execute(self, action: Action, now: datetime, signed: Signed | None = None) -> list[ev.Event]:
+        """Decide and record an action; the events it decides keep its signature (what follows from them is
+        the record's own doing, and unsigned)."""
+        news = self.validate(action, now)
+        if signed is not None:
+            news = [New(n.type, n.by, {**n.fields, "signed": signed}) for n in news]
+        return self.record(news, now)
 
     def mirror(self, event: ev.Event) -> list[ev.Event]:
         """Take in an event from another record of the same case (a track's, or the joint one)."""

@@ -34,6 +34,11 @@ CASE_FILE_BYTES_MAX = 256 * 1024
 PROCEDURE_FILE_BYTES_MAX = 256 * 1024
 # The update ids a record remembers (through continue-as-new), so that a retried action records nothing twice.
 UPDATE_IDS_KEPT = 1000
+# The request ids of signed acts a record remembers (through continue-as-new), so that a signed act sent again
+# records nothing: past this many, an act signed no later than the newest one forgotten is refused as too old.
+SIGNED_IDS_KEPT = 1000
+# A public key or a signature in base64, in a signature or a keyring entry (Ed25519/X25519: 44 and 88 chars).
+KEY_B64_MAX = 128
 # What a run keeps of its record besides the state: the most recent events, at most this many and at most this
 # many bytes (JSON) in all. The whole record is the event store's to keep, not the workflow's; until the
 # commands read the store, a run keeps enough for a case's whole life (Clearview to closure: 72 events).

@@ -362,7 +362,12 @@ def _(e: ev.EvidenceRecorded, s: InvestigationState) -> dict:
 def _(e: ev.EvidenceShared, s: InvestigationState) -> dict:
     return {
         "evidence": [
-            x.model_copy(update={"shared_with": sorted({*x.shared_with, *e.shared_with})})
+            x.model_copy(
+                update={
+                    "shared_with": sorted({*x.shared_with, *e.shared_with}),
+                    **({"description": e.sealed} if e.sealed else {}),
+                }
+            )
             if x.evidence_id == e.evidence_id
             else x
             for x in s.evidence

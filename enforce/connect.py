@@ -35,8 +35,12 @@ class NoCodecKeys(Unreachable):
         self.address = ""
 
 
-async def connect() -> Client:
+async def connect(identity: str | None = None) -> Client:
+    """A client; `identity` is the name Temporal's history keeps for what it sends (not authenticated: the
+    record's signer is what counts)."""
     config = connect_config()
+    if identity:
+        config["identity"] = identity
     address = config.get("target_host", settings.temporal_address())
     try:
         converter = codec.data_converter()

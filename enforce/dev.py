@@ -573,7 +573,19 @@ async def _up(
             where = settings.record_keys_file()
             raise DevError(f"cannot create the record key set {where}: {e.strerror or e}") from None
 
-        from enforce import codec
+        from enforce import codec, identity
+
+        # A user for every party of the shipped procedures (and the shipped cases' respondents), in the
+        # keyring the worker reads: `enforce act --as <party>` signs with no extra step.
+        try:
+            made = identity.ensure_parties(identity.shipped_parties(), identity.shipped_cases())
+        except (OSError, identity.KeyError_) as e:
+            raise DevError(f"cannot make the dev users' keys: {e}") from None
+        if made:
+            out.print(
+                f"Made keys for {', '.join(e.user for e in made)} in {identity.user_keys_dir()} (0600), "
+                f"keyring {identity.keyring_file()}"
+            )
 
         if not os.environ.get("ENFORCE_CODEC_KEY"):
             codec_keys, created_keys = codec.ensure_key_file()

@@ -22,11 +22,14 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.actions import CASE, Action, ExtendDeadline, is_deadline_id, resolve_deadline
-from domain.case import CaseFile
+from domain import sealed as sealed_text
+from domain.actions import CASE, Action, ExtendDeadline, RecordEvidence, ShareEvidence, is_deadline_id, resolve_deadline
+from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
 from domain.procedure import Procedure
-from enforce import settings
+from domain.signing import FIELD as SIGNATURE
+from enforce import identity, sealing, settings
+from workflows import keyring as workflow_keyring
 from workflows import search_attributes as sa
 from workflows.details import static_details, static_summary
 from workflows.investigation import InvestigationWorkflow
@@ -128,22 +131,101 @@ async def _by_id(client: Client, slug: str, action: ExtendDeadline) -> ExtendDea
     return action.model_copy(update={"deadline": d.deadline_id, "authority": ""})
 
 
-async def act(
-    client: Client, slug: str, action: Action, *, request_id: str | None = None, wait: float | None = None
-) -> ActResult:
-    """Perform an action; a rejection (stage, actor, payload) raises `Rejected` with the workflow's reason.
+class NoUser(Exception):
+    """No user of this machine may sign this act: one line saying how to get a key."""
 
-    `request_id` is the update's id: Temporal records an update id once per run, so a retry with the same id
-    returns the first call's result and records nothing new. With `wait` (seconds), no outcome by then raises
-    `Pending` instead of waiting on for a worker."""
+
+async def signer_for(client: Client, slug: str, action: Action, user: str | None = None) -> identity.User:
+    """The local user who signs `action`: the one named, else this machine's user for the acting party. For
+    the respondent: its representative for this case, else an officer of the authority receiving the act (the
+    track's authority, or for a joint act the lead), and the record says which signed."""
+    by = action.by
+    found = identity.user_for(by, case=slug, user=user)
+    if found is None and user is None and by == RESPONDENT:
+        receiving = action.target() if action.runs_in == "track" else (await state(client, slug)).state.lead
+        found = identity.user_for(receiving)
+    if found is None:
+        who = f"user {user!r}" if user else f"a user for {by!r}"
+        raise NoUser(
+            f"no key of {who} in {identity.user_keys_dir()}: make one with "
+            f"`enforce keys new --party {by} --user <id>` and add its line to the keyring"
+        )
+    return found
+
+
+def signed_payload(slug: str, action: Action, request_id: str, user: identity.User) -> dict:
+    """The action's fields (their JSON form) with the user's signature over them, as the update takes them."""
+    fields = action.model_dump(mode="json")
+    signed = user.sign_act(case=slug, action=action.name, fields=fields, request_id=request_id)
+    return {**fields, SIGNATURE: signed.model_dump(mode="json")}
+
+
+def _keyring() -> list:
+    """The public keys to seal for: the keyring file's, and any this process made for itself."""
+    path = identity.keyring_file()
+    return [*(identity.read_keyring(path) if path.exists() else []), *workflow_keyring.entries()]
+
+
+async def _sealed(client: Client, slug: str, action: Action, signer: identity.User, seal: bool) -> Action:
+    """Evidence sealed on this machine: `seal` seals a record-evidence's description for its holder and scope;
+    sharing sealed evidence re-seals it for those it is shared with (by the holder's user, whose key opens it)."""
+    if isinstance(action, RecordEvidence) and seal and not sealed_text.is_sealed(action.description):
+        scope = list(action.scope)
+        if "all" in scope:
+            scope = [a for a in (await state(client, slug)).state.authorities if a != action.by]
+        text = sealing.seal(action.description, dict.fromkeys([action.by, *scope]), _keyring())
+        return action.model_copy(update={"description": text})
+    if isinstance(action, ShareEvidence) and not action.sealed:
+        view = await state(client, slug)
+        item = next((x for x in view.state.evidence if x.evidence_id == action.evidence_id), None)
+        if item is not None and sealed_text.is_sealed(item.description):
+            to = view.state.authorities if "all" in action.shared_with else action.shared_with
+            again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring())
+            if again is not None:
+                return action.model_copy(update={"sealed": again})
+    return action
+
+
+def opened(view: StateView, user: identity.User | None) -> StateView:
+    """The view with the sealed evidence `user`'s own key opens shown in clear; the rest stays sealed."""
+    evidence = []
+    for x in view.state.evidence:
+        if sealed_text.is_sealed(x.description):
+            text = sealing.open_sealed(x.description, user) if user else None
+            shown = text if text is not None else f"(sealed for {', '.join(sealed_text.recipients(x.description))})"
+            x = x.model_copy(update={"description": shown})
+        evidence.append(x)
+    return view.model_copy(update={"state": view.state.model_copy(update={"evidence": evidence})})
+
+
+async def act(
+    client: Client,
+    slug: str,
+    action: Action,
+    *,
+    request_id: str | None = None,
+    wait: float | None = None,
+    signer: identity.User | None = None,
+    seal: bool = False,
+) -> ActResult:
+    """Perform an action, signed by `signer` (default: this machine's user for the acting party); a rejection
+    (signature, stage, actor, payload) raises `Rejected` with the workflow's reason.
+
+    `request_id` is the update's id, and signed with the act: Temporal records an update id once per run, so a
+    retry with the same id returns the first call's result and records nothing new. With `wait` (seconds), no
+    outcome by then raises `Pending` instead of waiting on for a worker."""
     if isinstance(action, ExtendDeadline) and not is_deadline_id(action.deadline):
         action = await _by_id(client, slug, action)
     target = record_of(slug, action)
     handle = client.get_workflow_handle(target)
+    request_id = request_id or str(uuid.uuid4())
     try:
+        signer = signer or await signer_for(client, slug, action)
+        action = await _sealed(client, slug, action, signer, seal)
+        payload = signed_payload(slug, action, request_id, signer)
         if wait is None:
-            return await handle.execute_update(action.name, action, id=request_id, result_type=ActResult)
-        return await _bounded(handle, action, request_id or str(uuid.uuid4()), wait)
+            return await handle.execute_update(action.name, payload, id=request_id, result_type=ActResult)
+        return await _bounded(handle, action.name, payload, request_id, wait)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         raise Rejected(cause.message if isinstance(cause, ApplicationError) else str(cause or e)) from None
@@ -155,15 +237,15 @@ async def act(
         raise Rejected(f"{action.record_owner()!r} is not an authority of case {slug}") from None
 
 
-async def _bounded(handle: WorkflowHandle, action: Action, request_id: str, wait: float) -> ActResult:
+async def _bounded(handle: WorkflowHandle, name: str, payload: dict, request_id: str, wait: float) -> ActResult:
     """Accepted (validated and in the record's history), then completed, both within `wait` seconds."""
     loop = asyncio.get_running_loop()
     until = loop.time() + wait
     try:
         update = await asyncio.wait_for(
             handle.start_update(
-                action.name,
-                action,
+                name,
+                payload,
                 id=request_id,
                 wait_for_stage=WorkflowUpdateStage.ACCEPTED,
                 result_type=ActResult,

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
-from enforce import dev, figures, investigations, logs, paperwork, settings, views, watching
+from enforce import dev, figures, identity, investigations, logs, paperwork, sealing, settings, users, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
 from enforce.views import plain
@@ -32,6 +32,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(dev.app, name="dev")
+app.add_typer(users.app, name="keys")
 
 # Piped output (scripts, logs) gets room for whole table cells instead of an 80-column guess.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -44,6 +45,9 @@ class Output(StrEnum):
 
 
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="`table` for people, `json` for scripts.")]
+UserOpt = Annotated[
+    str | None, typer.Option("--user", help="Sign as this user of this machine (default: the one for the party).")
+]
 AsOpt = Annotated[
     str | None, typer.Option("--as", help="Show only what this party (an authority id, or respondent) may see.")
 ]
@@ -144,6 +148,7 @@ def show(
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise Failure(await _missing(client, slug, workflow_id(slug))) from None
             raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
+        view = investigations.opened(view, identity.user_for(as_party, case=slug) if as_party else None)
         if output == Output.JSON:
             out.print_json(json.dumps(view.model_dump(mode="json")))
         else:
@@ -240,9 +245,15 @@ def act(
     wait: Annotated[
         str, typer.Option("--wait", help=f"How long to wait for a worker, e.g. 30s or 2m; then exit {PENDING}.")
     ] = DEFAULT_WAIT,
+    user: UserOpt = None,
+    seal: Annotated[
+        bool,
+        typer.Option("--seal", help="record-evidence: seal its description for the authorities in its scope."),
+    ] = False,
     output: OutputOpt = Output.TABLE,
 ) -> None:
-    """Perform an action on an investigation, as an authority or the respondent.
+    """Perform an action on an investigation, as an authority or the respondent, signed with the key of this
+    machine's user for that party (or `--user`).
 
     Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
     """
@@ -262,10 +273,22 @@ def act(
         raise Failure(str(e), 1) from None
 
     async def go() -> None:
-        client = await connect()
+        import socket
+
+        try:
+            local = identity.user_for(actor, case=slug, user=user)
+        except identity.KeyError_ as e:
+            raise Failure(str(e)) from None
+        who = f"{local.user} for {local.party}" if local else f"as {actor}"
+        client = await connect(identity=f"{who} (enforce act, {os.getpid()}@{socket.gethostname()})"[:200])
         target = investigations.record_of(slug, parsed)
         try:
-            result = await investigations.act(client, slug, parsed, request_id=rid, wait=seconds)
+            signer = await investigations.signer_for(client, slug, parsed, user)
+            result = await investigations.act(
+                client, slug, parsed, request_id=rid, wait=seconds, signer=signer, seal=seal
+            )
+        except (investigations.NoUser, identity.KeyError_, sealing.NoSealingKey) as e:
+            raise Failure(str(e)) from None
         except investigations.Pending as p:
             where = "accepted by the record, not yet completed" if p.accepted else "no worker has taken it yet"
             raise Failure(
@@ -297,6 +320,54 @@ def act(
             )
 
     _run(go())
+
+
+@app.command()
+def sign(
+    slug: Annotated[str, typer.Argument(help="The case's slug.")],
+    action: Annotated[str, typer.Argument(help="An action (see `enforce actions`).")],
+    actor: Annotated[str, typer.Option("--as", help="Who acts: an authority id or `respondent`.")],
+    field: Annotated[
+        list[str] | None, typer.Option("--field", "-f", help="A field as key=value (JSON values allowed).")
+    ] = None,
+    as_json: Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")] = None,
+    to: Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")] = None,
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="The request id to sign (default: a new one).")
+    ] = None,
+    user: UserOpt = None,
+) -> None:
+    """Print an action's fields signed by this machine's user, as one JSON object for the stock CLI's
+    `temporal workflow update execute --input`; the workflow it goes to is printed on stderr.
+
+    Example: `temporal workflow update execute --workflow-id investigation-clearview-ai.cai-qc --name concur
+    --input "$(enforce sign clearview-ai concur --as cai-qc)"`
+    """
+    from domain.actions import parse_action
+    from domain.case import RESPONDENT
+    from domain.errors import BadInput, Rejected
+
+    rid = _request_id(request_id)
+    payload = {**_parse_fields(field or [], as_json), "by": actor}
+    if to:
+        payload["to"] = to
+    try:
+        parsed = parse_action(action, payload)
+    except BadInput as e:
+        raise Failure(str(e), 2) from None
+    except Rejected as e:
+        raise Failure(str(e), 1) from None
+    try:
+        signer = identity.user_for(actor, case=slug, user=user)
+        if signer is None and user is None and actor == RESPONDENT and parsed.runs_in == "track":
+            signer = identity.user_for(parsed.target())
+    except identity.KeyError_ as e:
+        raise Failure(str(e)) from None
+    if signer is None:
+        raise Failure(f"no key of {'user ' + repr(user) if user else 'a user for ' + repr(actor)} on this machine")
+    signed = investigations.signed_payload(slug, parsed, rid, signer)
+    err.print(plain(f"{action} for {investigations.record_of(slug, parsed)}, signed by {signer.user}"))
+    print(json.dumps(signed, ensure_ascii=False, separators=(",", ":")))
 
 
 @app.command()
@@ -496,6 +567,10 @@ def verify(
             "Default: compare when that record answers, else verify the file alone and say so.",
         ),
     ] = None,
+    keyring: Annotated[
+        Path | None,
+        typer.Option("--keyring", help="Also check every act's signature against this keyring (a JSON line a user)."),
+    ] = None,
 ) -> None:
     """Check an exported record: its hash chain (an edited, dropped or reordered line is named), its head
     (a file cut short, or whose head does not match its lines, is refused), and, when the record answers,
@@ -519,6 +594,8 @@ def verify(
     intact = f"{file}: {head.events} events of {head.record}, chain intact, head matches"
     if head.record != wid(head.case) and not head.record.startswith(wid(head.case) + "."):
         raise Failure(f"{file}: line {head.line}: the head's record {head.record!r} is not of case {head.case!r}")
+    if keyring is not None:
+        intact += _check_signed(file, lines, keyring, head.case)
     if live is False:
         out.print(plain(f"{intact} (offline: not compared with the live record)"), highlight=False)
         return
@@ -539,6 +616,22 @@ def verify(
     grown = len(live_lines) - head.events
     since = f"; {grown} events recorded since the export" if grown else ""
     out.print(plain(f"{intact}, and matches the live record{since}"), highlight=False)
+
+
+def _check_signed(file: Path, lines: list[str], keyring: Path, case: str) -> str:
+    """Every act's signature in an export, against a keyring: the first line that fails is the error."""
+    from domain.signing import check_signatures
+
+    try:
+        entries = identity.read_keyring(keyring)
+    except identity.KeyError_ as e:
+        raise Failure(str(e), 2) from None
+    bodies = [(n, json.loads(line)) for n, line in enumerate(lines[:-1], 1)]
+    problem = check_signatures(bodies, entries, case)
+    if problem:
+        raise Failure(f"{file}: {problem}")
+    signed = sum(1 for _, b in bodies if b.get("signed"))
+    return f", {signed} signed acts verified against {keyring}"
 
 
 @app.command()

@@ -22,12 +22,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.actions import parse_action
-from domain.case import CaseFile
+from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
 from domain.events import AnyEvent
 from domain.procedure import Procedure
 from domain.state import DeadlineState, InvestigationState, Track
-from enforce import codec, investigations, keys, settings
+from enforce import codec, identity, investigations, keys, settings
+from workflows import keyring as workflow_keyring
 
 # Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
 STEP_TIME = time(12, 0)
@@ -162,6 +163,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
         queue = f"simulate-{case.slug}"
         # The simulation's own record keys, under its own data folder (unless ENFORCE_RECORD_KEYS names some).
         keys.install()
+        signers = _signers(case)
         async with Worker(env.client, task_queue=queue, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
             # Without search attributes: the time-skipping test server knows none.
             await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
@@ -171,7 +173,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
                 await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
                 action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
                 try:
-                    await investigations.act(env.client, case.slug, action)
+                    await investigations.act(env.client, case.slug, action, signer=signers[step.by])
                 except Rejected as e:
                     raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
                 progress(f"{step.on} {step.action} by {step.by}")
@@ -183,6 +185,15 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
     finally:
         await env.shutdown()
     return SimulationResult(slug=case.slug, data_dir=os.environ["ENFORCE_DATA_DIR"], events=events, state=view.state)
+
+
+def _signers(case: CaseFile) -> dict[str, identity.User]:
+    """Keys the simulation makes for itself, held in memory only: a user for each authority of the case and a
+    representative of its respondent, in the keyring of this process's workflows."""
+    users = {aid: identity.generate(f"simulation-{aid}", aid) for aid in case.authorities}
+    users[RESPONDENT] = identity.generate("simulation-respondent", RESPONDENT, case.slug)
+    workflow_keyring.add(u.entry() for u in users.values())
+    return users
 
 
 async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress, record: list[AnyEvent]) -> None:

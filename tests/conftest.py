@@ -19,12 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
-from enforce import codec, keys, settings
+from enforce import codec, identity, keys, settings
 from tests.live import open_case
 from workflows import search_attributes as sa
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
+OUTSIDER = "oipc-on"
 
 
 def executable(name: str) -> str:
@@ -44,6 +45,20 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["ENFORCE_RECORD_KEYS"] = str(path / "keys" / "record-keys.json")
     keys.install()
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_keys(data_dir: Path) -> Path:
+    """The session's users: one for every authority of the shipped procedures and a representative of each
+    shipped case's respondent, their private keys in a folder of the session's (ENFORCE_USER_KEYS) and their
+    public keys in its keyring (ENFORCE_KEYRING), as `enforce dev up` makes them. Every act is signed."""
+    folder = data_dir / "user-keys"
+    os.environ["ENFORCE_USER_KEYS"] = str(folder)
+    os.environ["ENFORCE_KEYRING"] = str(data_dir / "keys" / "keyring.jsonl")
+    # And one for an authority that is party to no shipped case, for the tests that act as an outsider.
+    identity.ensure_parties([*identity.shipped_parties(), OUTSIDER], identity.shipped_cases())
+    identity.install()
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -22,6 +22,7 @@ from domain.investigation import Investigation
 from domain.policy import on_missed
 from domain.procedure import load_procedure, parse_procedure
 from enforce.cases import load_case
+from enforce.codec import read_file
 from enforce.paperwork import render_report
 from enforce.views import event_line
 from tests.casefiles import ROOT, simulate_text, write_case
@@ -449,9 +450,9 @@ async def test_the_shipped_case_simulates_to_the_final_decision_on_dates_worked_
     to_controller = served["final-decision"]
     assert to_controller.to.id == "respondent"
     text = (
-        Path(result.data_dir, "documents", to_controller.document).read_text()
+        read_file(Path(result.data_dir, "documents", to_controller.document)).decode()
         if not Path(to_controller.document).is_absolute()
-        else Path(to_controller.document).read_text()
+        else read_file(Path(to_controller.document)).decode()
     )
     assert "# Final decision (GDPR Art. 60(7), 65(6))" in text and "final decision of" in text
     # The record in the GDPR's own words.

@@ -17,6 +17,7 @@ import worker as enforce_worker
 from enforce import investigations
 from tests.casefiles import clearview
 from tests.conftest import executable
+from tests.live import enforce
 from workflows.messages import workflow_id
 
 pytestmark = pytest.mark.timeout(120)
@@ -159,10 +160,27 @@ async def test_workflow_describe_shows_the_summary(dev_env, case):
     assert "P20-81997" in desc["executionConfig"]["userMetadata"]["details"]
 
 
-async def test_workflow_update_execute_performs_an_action_with_its_validation(dev_env, case):
-    done = await update_execute(dev_env, case, "request-information", {"by": "opc", "items": ["image sources"]})
+async def signed(slug: str, *args: str) -> dict:
+    """`enforce sign`'s output: the action's fields signed by this machine's user for the party."""
+    result = await enforce(dict(os.environ), "sign", slug, *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+async def test_workflow_update_execute_records_only_a_signed_action_with_its_validation(dev_env, case):
+    slug = case.removeprefix("investigation-")
+    # No key, no act: the fields alone are refused before anything is recorded.
+    unsigned = await update_execute(dev_env, case, "request-information", {"by": "opc", "items": ["image sources"]})
+    assert unsigned.returncode != 0
+    assert "unsigned" in unsigned.stderr
+
+    fields = await signed(slug, "request-information", "--as", "opc", "-f", 'items=["image sources"]')
+    done = await update_execute(dev_env, case, "request-information", fields)
     assert done.returncode == 0, done.stderr
     assert "InformationRequested" in done.stdout
+    # The same signed fields again: a replay, refused.
+    again = await update_execute(dev_env, case, "request-information", fields)
+    assert again.returncode != 0 and "a replay" in again.stderr
 
     # The same validation as `enforce act`: rejected before anything is recorded, with the reason on one line.
     refused = await update_execute(dev_env, case, "request-information", {"by": "respondent", "items": ["x"]})
@@ -170,3 +188,5 @@ async def test_workflow_update_execute_performs_an_action_with_its_validation(de
     assert "the respondent cannot request-information" in refused.stderr
     events = (await query(dev_env, case, "events"))["events"]
     assert [e["type"] for e in events].count("InformationRequested") == 1
+    [event] = [e for e in events if e["type"] == "InformationRequested"]
+    assert event["signed"]["user"] == "dev-opc" and event["signed"]["party"] == "opc"

@@ -64,6 +64,9 @@ class Carried(BaseModel):
     # Batches and signals refused so far, and the most recent updates recorded (oldest first).
     dropped: int = 0
     updates: list[DoneUpdate] = []
+    # The request ids of the signed acts recorded (id -> signing time), and the newest signing time forgotten.
+    signed_ids: dict[str, datetime] = {}
+    signed_floor: datetime | None = None
 
     def record(self, procedure: Procedure, owner: str) -> Investigation:
         """The record this run goes on with."""

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     # Pure and deterministic: shared across workflow runs instead of re-imported per run.
     from activities.notices import UNDELIVERABLE, serve_notice
     from domain import events as ev
+    from domain import signing
     from domain.actions import CASE, New, explain, parse_action
     from domain.clock import CaseClock
     from domain.errors import Rejected
@@ -29,13 +30,14 @@ with workflow.unsafe.imports_passed_through():
         NESTING_MAX,
         QUERY_BYTES_MAX,
         SIGNAL_BYTES_MAX,
+        SIGNED_IDS_KEPT,
         UPDATE_IDS_KEPT,
         depth,
     )
     from domain.notices import NoticeRequest
     from domain.policy import next_reminder, notices_for, on_missed, refuse_incoming, reminder, tracks_follow
     from domain.state import DeadlineState, events_visible_to, visible_to
-    from workflows import keys
+    from workflows import keyring, keys
     from workflows import search_attributes as sa
     from workflows.details import current_details
     from workflows.messages import (
@@ -66,6 +68,8 @@ REMINDER_HOUR = time(9, 0)
 REJECTED = "Rejected"
 # Batches between records carry a MAC from this patch on; histories from before it replay without.
 AUTHENTICATED = "authenticated-batches"
+# Acts are signed by their user from this patch on; histories from before it replay their unsigned acts.
+SIGNED = "signed-acts"
 JSON = b"json/plain"
 
 
@@ -129,6 +133,9 @@ class CaseRecord:
         self.follow = tracks_follow(inv.procedure)
         # Update id -> the result of the action recorded under it, oldest first.
         self.done: dict[str, ActResult] = {u.id: u.result for u in carried.updates} if carried else {}
+        # The request ids of signed acts recorded (-> when signed), oldest first, and the newest time forgotten.
+        self.signed_ids: dict[str, datetime] = dict(carried.signed_ids) if carried else {}
+        self.signed_floor: datetime | None = carried.signed_floor if carried else None
         self.timers: dict[str, asyncio.Task] = {}
         self.pending: set[str] = set()
         # Events go to the other records of the case in the order they were recorded, one batch at a time.
@@ -154,6 +161,8 @@ class CaseRecord:
             heard=self.heard,
             dropped=self.dropped,
             updates=[DoneUpdate(id=k, result=v) for k, v in done],
+            signed_ids=self.signed_ids,
+            signed_floor=self.signed_floor,
         )
 
     # ------------------------------------------------------------------ actions (updates)
@@ -172,6 +181,50 @@ class CaseRecord:
 
     def _parse(self, name: str, args: Sequence[RawValue]):
         return parse_action(name[:ID_MAX], self._fields(name, args))
+
+    def _parse_signed(self, name: str, args: Sequence[RawValue]):
+        """The action, its fields and its signature (None when the payload has none)."""
+        fields = self._fields(name, args)
+        signature = fields.pop(signing.FIELD, None)
+        return parse_action(name[:ID_MAX], fields), fields, signature
+
+    # Who signed an act is checked twice. The validator checks everything: the signature, the signer's party,
+    # the request id, and the keyring (the key is known, names that party, and is valid now, not revoked).
+    # Validators do not run on replay, so the handler re-checks only what depends on the record alone: the
+    # signature against the public key the act carries, the party, the request id. The keyring is the
+    # worker's file and changes (a key revoked next year): checked in the handler, a replay would decide
+    # differently from the run it replays. An act the validator accepted always passes the handler's checks.
+    def _signed(self, name: str, action, fields: dict, signature: object, *, with_keyring: bool) -> signing.Signed:
+        what = name[:ID_MAX]
+        if signature is None:
+            raise Rejected(
+                f"{what}: unsigned: every act is signed by its user's key (`enforce act`, or `enforce sign` "
+                "for the stock CLI)"
+            )
+        try:
+            signed = signing.Signed.model_validate(signature)
+        except Exception as e:
+            raise Rejected(f"{what}: signature.{first_error(e)}") from None
+        state = self.inv.state
+        why = signing.problem(signed, case=state.slug, action=name, fields=fields)
+        if why is None:
+            track = action.target() if action.runs_in == "track" else None
+            why = signing.may_sign(signed, authorities=state.authorities, track=track)
+        if why is None and signed.request_id in self.signed_ids:
+            why = f"request id {signed.request_id[:ID_MAX]!r} was signed for an act already recorded (a replay)"
+        if why is None and self.signed_floor is not None and signed.at <= self.signed_floor:
+            why = f"signed at {signed.at.isoformat()}, before the acts this record still remembers: sign it anew"
+        if why is None and with_keyring:
+            why = signing.refuse(keyring.entries(), signed, slug=state.slug, now=workflow.now())
+        if why is not None:
+            raise Rejected(f"{what}: {why}")
+        return signed
+
+    def _seen(self, signed: signing.Signed) -> None:
+        self.signed_ids[signed.request_id] = signed.at
+        while len(self.signed_ids) > SIGNED_IDS_KEPT:
+            forgotten = self.signed_ids.pop(next(iter(self.signed_ids)))
+            self.signed_floor = max(forgotten, self.signed_floor or forgotten)
 
     @staticmethod
     def _update_id() -> str | None:
@@ -192,8 +245,17 @@ class CaseRecord:
         update_id = self._update_id()
         if update_id in self.done:
             return self.done[update_id]
-        action = self._parse(name, args)
-        recorded = pure(self.inv.execute, action, self.now())
+        signed = None
+        if workflow.patched(SIGNED):
+            action, fields, signature = self._parse_signed(name, args)
+            try:
+                signed = self._signed(name, action, fields, signature, with_keyring=False)
+            except Rejected as e:  # only an act that skipped the validator: refused, no event
+                raise ApplicationError(str(e)[:1000], type=REJECTED, non_retryable=True) from None
+            self._seen(signed)
+        else:
+            action = self._parse(name, args)  # a run from before acts were signed replays as it ran
+        recorded = pure(self.inv.execute, action, self.now(), signed)
         workflow.logger.info(
             "action recorded", extra={"action": name, "by": action.by, "events": [e.type for e in recorded]}
         )
@@ -224,12 +286,13 @@ class CaseRecord:
 
     def _check_act(self, name: str, args: Sequence[RawValue]) -> None:
         try:
-            action = self._parse(name, args)
+            action, fields, signature = self._parse_signed(name, args)
         except Rejected as e:
             by = self._actor(args)
             if by:
                 e = pure(explain, e, self.inv.state, self.inv.ctx(self.now()), by)
             raise e from None
+        self._signed(name, action, fields, signature, with_keyring=True)
         pure(self.inv.validate, action, self.now())
 
     def _actor(self, args: Sequence[RawValue]) -> str | None:

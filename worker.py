@@ -10,6 +10,7 @@ import sys
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.notices import serve_notice
 from activities.store import append_events
@@ -20,6 +21,9 @@ from workflows.track import AuthorityTrackWorkflow
 
 WORKFLOWS = [InvestigationWorkflow, AuthorityTrackWorkflow]
 ACTIVITIES = [serve_notice, append_events]
+# `cryptography` is a native extension that cannot be loaded a second time inside the sandbox: workflow code
+# that reaches it (signatures, through domain.signing) shares the worker's copy. It does no I/O on its own.
+RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("cryptography"))
 
 log = structlog.get_logger("enforce.worker")
 
@@ -33,7 +37,7 @@ def build(client: Client, task_queue: str = settings.TASK_QUEUE) -> Worker:
         log.info("keyring loaded", file=str(ring), users=len(identity.install(ring)))
     else:
         log.warning("no keyring: every act is refused until there is one", file=str(ring))
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES)
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES, workflow_runner=RUNNER)
 
 
 async def serve(stop: asyncio.Event | None = None) -> None:

@@ -14,6 +14,7 @@ import pytest
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from worker import RUNNER
     from workflows.record import pure
 from temporalio.worker import Worker
 
@@ -276,6 +277,7 @@ async def test_calendars_work_inside_the_workflow_sandbox(skipping_env, task_que
         skipping_env.client,
         task_queue=task_queue,
         workflows=[_HolidaysInTheSandbox],
+        workflow_runner=RUNNER,
         workflow_failure_exception_types=[Exception],
     ):
         names = await skipping_env.client.execute_workflow(

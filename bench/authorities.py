@@ -76,12 +76,13 @@ def write_procedure_case(n: int, folder: Path | None = None):
 
 async def main(args) -> None:
     harness.private_env()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    harness.users_for(extra_ids(max(sizes)))  # the generated authorities sign their acts too
     from temporalio.worker import Worker
 
     import worker as enforce_worker
     from enforce.simulate import settled
 
-    sizes = [int(x) for x in args.sizes.split(",")]
     run = uuid.uuid4().hex[:6]
     rows = []
     async with harness.dev_server() as env:

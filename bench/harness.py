@@ -27,7 +27,7 @@ from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from enforce import codec, keys  # noqa: E402
+from enforce import codec, identity, keys  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -46,7 +46,17 @@ def private_env(prefix: str = "enforce-bench-") -> Path:
     path = data / "keys" / "codec-keys.json"
     codec.KeySet.generate("bench").write(path)
     os.environ["ENFORCE_CODEC_KEYS"] = str(path)
+    # Every act is signed: users for every party of the shipped procedures and cases, as `enforce dev up` makes.
+    os.environ["ENFORCE_USER_KEYS"] = str(data / "user-keys")
+    os.environ["ENFORCE_KEYRING"] = str(data / "keys" / "keyring.jsonl")
+    users_for(identity.shipped_parties(), identity.shipped_cases())
     return data
+
+
+def users_for(parties, cases=()) -> None:
+    """Users (keys, keyring entries) for these parties, and representatives of these cases' respondents."""
+    identity.ensure_parties(parties, cases)
+    identity.install()
 
 
 def executable(name: str) -> str:

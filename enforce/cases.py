@@ -12,9 +12,10 @@ from domain.limits import CASE_FILE_BYTES_MAX, check_file
 from domain.procedure import Procedure, load_procedure
 
 
-def load_case(path: Path, today: date | None = None) -> tuple[CaseFile, Procedure]:
+def load_case(path: Path, today: date | None = None, forecast: bool = False) -> tuple[CaseFile, Procedure]:
     """The case file and its procedure, or a DataError naming the file and the field. `today` (default: the
-    real date) is the case clock's source: a case cannot open after it."""
+    real date) is the case clock's source: a case cannot open after it. A `forecast` (a simulation) may open on
+    a later date, as a regulator planning next year's work writes it."""
     source = str(path)
     try:
         with path.open("rb") as f:
@@ -33,7 +34,7 @@ def load_case(path: Path, today: date | None = None) -> tuple[CaseFile, Procedur
         procedures[pid] = load_procedure(pid, search, on=opened)
         return procedures[pid]
 
-    case = parse_case(text, source, lookup, today or date.today())
+    case = parse_case(text, source, lookup, None if forecast else today or date.today())
     procedure = procedures[case.procedure]
     kinds = {f"notices.{event}.kind": spec.kind for event, spec in procedure.notices.items()}
     for field, problem in template_problems(procedure.id, {**kinds, "reminders": "reminder"}):

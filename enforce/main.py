@@ -400,7 +400,7 @@ def simulate(
     from enforce import simulate as sim
 
     try:
-        case, procedure = load_case(casefile)
+        case, procedure = load_case(casefile, forecast=True)
     except DataError as e:
         raise Failure(str(e), 2) from None
 

@@ -41,7 +41,7 @@ async def simulate_text(text: str, tmp: Path, name: str = "case.toml"):
     changes to the environment are undone."""
     from enforce import simulate
 
-    case, proc = load_case(write_case(tmp, text, name))
+    case, proc = load_case(write_case(tmp, text, name), forecast=True)
     saved = dict(os.environ)
     try:
         return await simulate.run(case, proc)

@@ -44,6 +44,8 @@ def env_for(data: Path) -> dict[str, str]:
     if "ENFORCE_WORKER_CMD" in os.environ:
         env["ENFORCE_WORKER_CMD"] = os.environ["ENFORCE_WORKER_CMD"]
     env["ENFORCE_DATA_DIR"] = str(data)
+    # The users' private keys of this stack's own, not the home folder's: each test's stack is a fresh machine.
+    env["ENFORCE_USER_KEYS"] = str(data / "user-keys")
     env["COLUMNS"] = "200"
     return env
 

@@ -26,7 +26,7 @@ import worker as enforce_worker
 from domain import events as ev
 from domain.actions import ACTIONS
 from domain.limits import ACTION_BYTES_MAX, NESTING_MAX, QUERY_BYTES_MAX, SIGNAL_BYTES_MAX
-from enforce import codec, investigations, keys
+from enforce import codec, identity, investigations, keys
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from tests.test_stock_cli import temporal
 from workflows import keys as record_keys
@@ -306,13 +306,25 @@ async def test_after_every_hostile_input_the_case_takes_its_next_action(live: Cl
 # Retries
 
 
+def signed_fields(slug: str, request_id: str) -> dict:
+    """opc's request for information, signed by opc's user as `enforce act` signs it (the update id is the
+    request id): what a client retrying an update sends again, byte for byte."""
+    user = identity.user_for("opc")
+    assert user is not None
+    return investigations.signed_payload(
+        slug, action("request-information", by="opc", items=["the sources"]), request_id, user
+    )
+
+
 async def test_an_update_retried_under_its_id_records_once(live: Client, case: str):
     handle = live.get_workflow_handle(workflow_id(case))
-    fields = {"by": "opc", "items": ["the sources"]}
+    fields = signed_fields(case, "req-1")
     first = await handle.execute_update("request-information", fields, id="req-1", result_type=ActResult)
     again = await handle.execute_update("request-information", fields, id="req-1", result_type=ActResult)
     assert again == first
-    other = await handle.execute_update("request-information", fields, id="req-2", result_type=ActResult)
+    other = await handle.execute_update(
+        "request-information", signed_fields(case, "req-2"), id="req-2", result_type=ActResult
+    )
     assert other.first_seq > first.last_seq
     events = (await investigations.events(live, case)).events
     assert [e.type for e in events].count("InformationRequested") == 2
@@ -330,7 +342,7 @@ async def test_an_update_retried_after_continue_as_new_records_once(short_histor
         await open_case(client, queue, tmp_path, slug, indexed=True)
         handle = client.get_workflow_handle(workflow_id(slug))
         first_run = (await handle.describe()).run_id
-        fields = {"by": "opc", "items": ["the sources"]}
+        fields = signed_fields(slug, "req-x")
         first = await handle.execute_update("request-information", fields, id="req-x", result_type=ActResult)
         await to_recommendations(client, slug, [{"id": "R1", "text": "Stop."}])
         assert (await handle.describe()).run_id != first_run, "the joint record did not continue as new"

@@ -51,7 +51,7 @@ def cli(data: Path, port: int, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-async def test_nothing_of_the_case_on_disk_after_a_live_and_a_simulated_run(tmp_path_factory):
+async def test_nothing_of_the_case_on_disk_after_a_live_and_a_simulated_run(tmp_path_factory, monkeypatch):
     data = tmp_path_factory.mktemp("at-rest")
     tag = uuid.uuid4().hex[:8]
     slug = f"clearview-{tag}"
@@ -71,6 +71,8 @@ async def test_nothing_of_the_case_on_disk_after_a_live_and_a_simulated_run(tmp_
         # The live run, as `enforce dev demo` plays a case: open it, then each scripted step, settling between.
         opened = cli(data, port, "open", str(casefile))
         assert opened.returncode == 0, opened.stderr
+        # The acts below are signed here, by the users `enforce dev up` made for this stack's keyring.
+        monkeypatch.setenv("ENFORCE_USER_KEYS", env_for(data)["ENFORCE_USER_KEYS"])
         keys = codec.KeySet.from_json((data / "keys" / "codec-keys.json").read_text())
         client = await Client.connect(f"localhost:{port}", data_converter=codec.data_converter(keys))
         await settle(client, slug)

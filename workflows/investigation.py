@@ -7,6 +7,8 @@ Parent and tracks keep each other informed by signals; neither reads the other's
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
@@ -29,6 +31,9 @@ with workflow.unsafe.imports_passed_through():
 
 # From this patch on, a run that continues as new passes its memo on.
 MEMO_CARRIED = "memo-carried"
+# From this patch on, the tracks are started together, and an action waits until all of them run: before it,
+# one track was started per workflow task, and an action taken in between reached only the tracks started.
+TRACKS_TOGETHER = "tracks-together"
 
 
 @workflow.defn(name="Investigation")
@@ -49,7 +54,15 @@ class InvestigationWorkflow(CaseRecord):
         if self.inv.state.last_seq == 0:
             recorded = pure(self.inv.open, self.case, self.now())
             workflow.logger.info("investigation opened", extra={"slug": self.case.slug})
-            await self.start_tracks(recorded[0])
+            if workflow.patched(TRACKS_TOGETHER):
+                self.opening = True
+                try:
+                    await asyncio.gather(*(self.start_track(aid, recorded[0]) for aid in self.case.authorities))
+                finally:
+                    self.opening = False
+            else:
+                for aid in self.case.authorities:
+                    await self.start_track(aid, recorded[0])
             await self.after(recorded)
         else:
             self.publish()
@@ -78,28 +91,27 @@ class InvestigationWorkflow(CaseRecord):
             outcomes={a: t.outcome for a, t in state.tracks.items()},
         )
 
-    async def start_tracks(self, opened: ev.Event) -> None:
+    async def start_track(self, aid: str, opened: ev.Event) -> None:
         procedure = self.inv.procedure
-        for aid in self.case.authorities:
-            auth = procedure.authority(aid)
-            attrs = None
-            if self.indexed:
-                attrs = TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.PROCEDURE, procedure.id),
-                        SearchAttributePair(sa.AUTHORITY, aid),
-                        SearchAttributePair(sa.LEAD_AUTHORITY, self.case.lead),
-                    ]
-                )
-            await workflow.start_child_workflow(
-                AuthorityTrackWorkflow.run,
-                TrackInput(authority=aid, procedure=procedure, opened=opened, clock=self.clock, indexed=self.indexed),
-                id=track_id(self.case.slug, aid),
-                # A track lives its own life: it outlasts a continue-as-new of this run.
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                search_attributes=attrs,
-                static_summary=f"{auth.short} track of {self.case.title}, under {auth.cite}",
+        auth = procedure.authority(aid)
+        attrs = None
+        if self.indexed:
+            attrs = TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.PROCEDURE, procedure.id),
+                    SearchAttributePair(sa.AUTHORITY, aid),
+                    SearchAttributePair(sa.LEAD_AUTHORITY, self.case.lead),
+                ]
             )
+        await workflow.start_child_workflow(
+            AuthorityTrackWorkflow.run,
+            TrackInput(authority=aid, procedure=procedure, opened=opened, clock=self.clock, indexed=self.indexed),
+            id=track_id(self.case.slug, aid),
+            # A track lives its own life: it outlasts a continue-as-new of this run.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=attrs,
+            static_summary=f"{auth.short} track of {self.case.title}, under {auth.cite}",
+        )
 
     async def forward(self, events: list[ev.Event]) -> None:
         joint = [e for e in events if e.type in self.follow]

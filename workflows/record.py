@@ -141,6 +141,8 @@ class CaseRecord:
         # Events go to the other records of the case in the order they were recorded, one batch at a time.
         self.outgoing = asyncio.Lock()
         self.sending = 0
+        # True while the joint record starts its tracks: an action waits, so that every track hears of it.
+        self.opening = False
         self.indexed = workflow.info().typed_search_attributes.get(sa.PROCEDURE) is not None
 
     def now(self) -> datetime:
@@ -245,6 +247,8 @@ class CaseRecord:
         update_id = self._update_id()
         if update_id in self.done:
             return self.done[update_id]
+        if self.opening:
+            await workflow.wait_condition(lambda: not self.opening)
         signed = None
         if workflow.patched(SIGNED):
             action, fields, signature = self._parse_signed(name, args)
@@ -255,7 +259,10 @@ class CaseRecord:
             self._seen(signed)
         else:
             action = self._parse(name, args)  # a run from before acts were signed replays as it ran
-        recorded = pure(self.inv.execute, action, self.now(), signed)
+        try:
+            recorded = pure(self.inv.execute, action, self.now(), signed)
+        except Rejected as e:  # what the case allows changed while the act waited: refused, no event
+            raise ApplicationError(str(e).splitlines()[0][:1000], type=REJECTED, non_retryable=True) from None
         workflow.logger.info(
             "action recorded", extra={"action": name, "by": action.by, "events": [e.type for e in recorded]}
         )

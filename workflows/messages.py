@@ -60,6 +60,9 @@ class Carried(BaseModel):
     # Batches and signals refused so far, and the most recent updates recorded (oldest first).
     dropped: int = 0
     updates: list[DoneUpdate] = []
+    # Every event up to `last_seq` is in the event store: the runs before this one copied it there. False for a
+    # case begun before the store, whose next runs go on without it (its early events are in no store).
+    stored: bool = False
 
     def record(self, procedure: Procedure, owner: str) -> Investigation:
         """The record this run goes on with."""

@@ -400,12 +400,21 @@ def _day(text: str | None, option: str):
         raise Failure(str(e), 2) from None
 
 
+# Why the server could not be reached, said when the event store alone does not know the case either.
+_unreachable: list[str] = []
+
+
 async def _client():
     """A client, or None when the server cannot be reached: the event store alone then answers."""
     try:
         return await connect()
-    except Unreachable:
+    except Unreachable as e:
+        _unreachable[:] = [str(e)]
         return None
+
+
+def _not_found(message: str) -> Failure:
+    return Failure(_unreachable[0] if _unreachable else message)
 
 
 async def _read(client, slug: str, record: str | None = None):
@@ -417,8 +426,8 @@ async def _read(client, slug: str, record: str | None = None):
     except records.NotFound:
         where = settings.temporal_address() if client else "the event store (the server is unreachable)"
         if record:
-            raise Failure(f"no record {target} in the event store or on {where}") from None
-        raise Failure(f"no investigation {slug!r} ({target}) in the event store or on {where}") from None
+            raise _not_found(f"no record {target} in the event store or on {where}") from None
+        raise _not_found(f"no investigation {slug!r} ({target}) in the event store or on {where}") from None
     except RPCError as e:
         raise Failure(f"cannot read {target}: {e.message}") from None
 
@@ -444,7 +453,8 @@ async def _state(client, slug: str, as_party: str | None, day, option: str):
     try:
         view = await records.state(client, slug, as_party, day)
     except records.NotFound:
-        raise Failure(f"no investigation {slug!r} ({workflow_id(slug)}) in the event store or on the server") from None
+        where = settings.temporal_address()
+        raise _not_found(f"no investigation {slug!r} ({workflow_id(slug)}) in the event store or on {where}") from None
     except RPCError as e:
         raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
     if view.state.stage is None:

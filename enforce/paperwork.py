@@ -497,19 +497,23 @@ async def _read(slug: str, with_events: bool):
     whose workflows are gone is read from the store alone (enforce.record)."""
     from temporalio.service import RPCError
 
-    from enforce import record
+    from enforce import record, settings
     from enforce.connect import Unreachable, connect
     from workflows.messages import workflow_id
 
+    unreachable = ""
     try:
         client = await connect()
-    except Unreachable:
-        client = None
+    except Unreachable as e:
+        client, unreachable = None, str(e)
     try:
         view = await record.state(client, slug)
         events = (await record.read(client, slug)).events if with_events else []
     except record.NotFound:
-        raise _failure(f"no investigation {slug!r} ({workflow_id(slug)}) in the event store or on the server") from None
+        where = settings.temporal_address()
+        raise _failure(
+            unreachable or f"no investigation {slug!r} ({workflow_id(slug)}) in the event store or on {where}"
+        ) from None
     except RPCError as e:
         raise _failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
     return view, events

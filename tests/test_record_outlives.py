@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
@@ -91,3 +92,20 @@ async def test_the_file_reads_the_same_once_its_workflows_are_deleted(cli_env, d
     early = await enforce(cli_env, "show", slug, "--as-of", "2020-02-20")
     assert early.returncode == 2 and "--as-of" in early.stderr and "not yet open" in early.stderr
     print(f"after deletion: {len(after['export'][0])} events exported alike, report of {len(after['report'])} chars")
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value", "says"),
+    [
+        ("show", "--as-of", "2021-13-01", "is not a date"),
+        ("show", "--as-of", "1989-12-31", "before 1990-01-01"),
+        ("timeline", "--until", "2200-01-01", "after 2199-12-31"),
+        ("timeline", "--until", "yesterday", "is not a date"),
+    ],
+)
+async def test_a_bad_date_exits_2_naming_the_option(tmp_path, command, option, value, says):
+    env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1", "ENFORCE_DATA_DIR": str(tmp_path)}
+    result = await enforce(env, command, "clearview-ai", option, value)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith(f"error: {option}:") and says in line

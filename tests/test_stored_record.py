@@ -24,7 +24,7 @@ from enforce.cases import load_case
 from store import Store
 from tests.casefiles import clearview_text, write_case
 from tests.conftest import executable
-from tests.live import AUTHORITIES, action, settle
+from tests.live import AUTHORITIES, action, open_case, settle, to_recommendations
 from workflows.messages import track_id, workflow_id
 
 pytestmark = pytest.mark.timeout(300)
@@ -168,3 +168,33 @@ async def test_a_store_outage_delays_the_copy_and_never_the_case(running, monkey
         assert [r.seq for r in rows] == list(range(1, n + 1)), wid
         live = (await investigations.events(client, slug, record=wid)).events
         assert [r.body for r in rows] == [e.model_dump(mode="json") for e in live], wid
+
+
+async def test_a_record_that_continues_as_new_goes_on_storing_each_event_once(
+    short_history_env, task_queue, tmp_path, slug
+):
+    client = short_history_env.client
+    async with Worker(
+        client, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES
+    ):
+        await open_case(client, task_queue, tmp_path, slug, indexed=True)
+        first_run = (await client.get_workflow_handle(workflow_id(slug)).describe()).run_id
+        await to_recommendations(client, slug, [{"id": "R1", "text": "Stop."}])
+        await investigations.act(
+            client, slug, action("answer-recommendations", by="respondent", answers={"R1": "refused"})
+        )
+        await settle(client, slug)
+        assert (await client.get_workflow_handle(workflow_id(slug)).describe()).run_id != first_run
+        now = await last_seqs(client, slug)
+        stored = Store()
+        for _ in range(300):
+            if all(len(stored.read(wid)) == n for wid, n in now.items()):
+                break
+            await asyncio.sleep(0.1)
+        for wid, n in now.items():
+            rows = stored.read(wid)
+            assert [r.seq for r in rows] == list(range(1, n + 1)), wid
+            prev = GENESIS
+            for r in rows:
+                prev = link(prev, r.body)
+                assert r.link == prev, f"{wid} event {r.seq}: the chain breaks"

@@ -584,8 +584,8 @@ class CaseRecord:
     @workflow.query(name="events")
     def query_events(self, q: RawValue = None) -> EventsView:
         """The recent events after `after`: only those this run keeps (at most TAIL_EVENTS, TAIL_BYTES in
-        all), so the answer stays small however long the case. The whole record is the event store's to
-        give, which comes next; until then a record longer than the tail is answered in part."""
+        all), so the answer stays small however long the case. The whole record is the event store's to give:
+        the commands read it there and ask this query only for the events not stored yet (enforce/record.py)."""
         query = self._query_input("events", q, EventsQuery)
         events = self.inv.events_after(query.after)
         if query.as_party:

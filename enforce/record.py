@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
+import structlog
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -18,7 +19,7 @@ from domain.events import EVENT_ADAPTER
 from domain.limits import EARLIEST, LATEST
 from domain.state import InvestigationState, events_visible_to, fold, visible_to
 from enforce import investigations
-from store import Store
+from store import Store, StoreUnavailable
 from workflows.messages import StateView, workflow_id
 
 # How long the live workflow may take to answer before the store's copy is taken as the record.
@@ -57,7 +58,14 @@ class Record:
 
 
 def _stored(record: str) -> list[ev.Event]:
-    return [EVENT_ADAPTER.validate_python(r.body) for r in Store().read(record)]
+    """The stored events; none when the store cannot be opened here (the live record then answers alone, and
+    a record it cannot give whole is refused where it must be whole)."""
+    try:
+        rows = Store().read(record)
+    except StoreUnavailable as e:
+        structlog.get_logger("enforce.record").warning("event store unavailable", error=str(e))
+        return []
+    return [EVENT_ADAPTER.validate_python(r.body) for r in rows]
 
 
 async def _live_after(client: Client | None, slug: str, record: str, after: int) -> list[ev.Event] | None:

@@ -120,9 +120,10 @@ async def test_a_worker_restarted_mid_case_still_leaves_every_event_once(tmp_pat
         async with a_worker(max_cached_workflows=0):
             await investigations.start(client, case, proc, task_queue=task_queue, indexed=False)
             await _steps(env, client, case, case.steps[:half], record)
-            # Mid-case, settled (no notice in flight: a time-skipping server stopped with one running locks its
-            # time, sdk-java#1138), the worker goes and a new one takes over the same task queue.
+            # Mid-case, settled (no notice nor copy in flight: a time-skipping server whose worker stops with an
+            # activity running locks its time, sdk-java#1138), the worker goes and a new one takes over the queue.
             await settle(client, slug)
+            await caught_up(Store(f"sqlite:///{data / 'record.db'}"), await last_seqs(client, slug))
         async with a_worker():
             await _steps(env, client, case, case.steps[half:], [])
             await simulate._play_out(env, client, case, lambda _: None, [])
@@ -131,6 +132,13 @@ async def test_a_worker_restarted_mid_case_still_leaves_every_event_once(tmp_pat
         await env.shutdown()
     total = assert_stored_once(Store(f"sqlite:///{data / 'record.db'}"), slug, live)
     print(f"store after a worker restart: {total} events in {len(live)} records, each once")
+
+
+async def caught_up(store: Store, seqs: dict[str, int]) -> None:
+    for _ in range(300):
+        if all(len(store.read(wid)) == n for wid, n in seqs.items()):
+            return
+        await asyncio.sleep(0.1)
 
 
 async def last_seqs(client: Client, slug: str) -> dict[str, int]:

@@ -44,6 +44,9 @@ class Investigation:
         # The most recent events, oldest first, and each one's size in bytes (JSON).
         self.events: list[ev.Event] = []
         self.sizes: list[int] = []
+        # Events recorded and not yet handed to the event store, each with its chain link, in seq order
+        # (taken by `drain`, so this holds only what was recorded since).
+        self.fresh: list[tuple[dict, str]] = []
         for e in events:
             self._take(e)
 
@@ -76,8 +79,14 @@ class Investigation:
         self.state = fold([event], self.state)
         body = event.model_dump(mode="json")
         self.head = link(self.head, body)
+        self.fresh.append((body, self.head))
         self.causes = note_cause(self.causes, self.procedure, self.owner, event)
         self._keep(event, _size(body))
+
+    def drain(self) -> list[tuple[dict, str]]:
+        """The (body, link) pairs recorded since the last call, in seq order, for the event store."""
+        fresh, self.fresh = self.fresh, []
+        return fresh
 
     def ctx(self, now: datetime) -> Ctx:
         return Ctx(procedure=self.procedure, now=now, owner=self.owner)

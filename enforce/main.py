@@ -51,6 +51,12 @@ UserOpt = Annotated[
 AsOpt = Annotated[
     str | None, typer.Option("--as", help="Show only what this party (an authority id, or respondent) may see.")
 ]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="The file as it stood on this date of the case clock (YYYY-MM-DD).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only events up to this date of the case clock (YYYY-MM-DD).")
+]
 
 
 class Failure(Exception):
@@ -133,21 +139,19 @@ def open_case(
 def show(
     slug: Annotated[str, typer.Argument(help="The case's slug, e.g. clearview-ai.")],
     as_party: AsOpt = None,
+    as_of: AsOfOpt = None,
     output: OutputOpt = Output.TABLE,
 ) -> None:
     """Show an investigation: stage, tracks, open deadlines with days left, notices served and undelivered.
+    With `--as-of`, the file as it stood at the end of that day of the case clock.
 
-    Example: `enforce show clearview-ai --as oipc-bc -o json`
+    Example: `enforce show clearview-ai --as oipc-bc -o json`, `enforce show clearview-ai --as-of 2021-06-10`
     """
+    day = _day(as_of, "--as-of")
 
     async def go() -> None:
-        client = await connect()
-        try:
-            view = await answered(investigations.state(client, slug, as_party), workflow_id(slug))
-        except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                raise Failure(await _missing(client, slug, workflow_id(slug))) from None
-            raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
+        client = await _client()
+        view = await _state(client, slug, as_party, day, "--as-of")
         view = investigations.opened(view, identity.user_for(as_party, case=slug) if as_party else None)
         if output == Output.JSON:
             out.print_json(json.dumps(view.model_dump(mode="json")))
@@ -436,16 +440,18 @@ def timeline(
     slug: Annotated[str, typer.Argument(help="The case's slug.")],
     after: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
     as_party: AsOpt = None,
+    until: UntilOpt = None,
     output: OutputOpt = Output.TABLE,
 ) -> None:
-    """Print the joint record's events, in order.
+    """Print the joint record's events, in order (from the event store, and the live record for the newest).
 
-    Example: `enforce timeline clearview-ai --after 10`
+    Example: `enforce timeline clearview-ai --after 10`, `enforce timeline clearview-ai --until 2021-06-10`
     """
+    day = _day(until, "--until")
 
     async def go() -> None:
-        client = await connect()
-        found = await _events(client, slug, after, as_party)
+        client = await _client()
+        found = await _events(client, slug, after, as_party, upto=day)
         if output == Output.JSON:
             out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
         else:
@@ -454,16 +460,77 @@ def timeline(
     _run(go())
 
 
-async def _events(client, slug: str, after: int = 0, as_party: str | None = None, record: str | None = None) -> list:
+def _day(text: str | None, option: str):
+    from enforce.record import BadDate, parse_day
+
+    if text is None:
+        return None
+    try:
+        return parse_day(text, option)
+    except BadDate as e:
+        raise Failure(str(e), 2) from None
+
+
+# Why the server could not be reached, said when the event store alone does not know the case either.
+_unreachable: list[str] = []
+
+
+async def _client():
+    """A client, or None when the server cannot be reached: the event store alone then answers."""
+    try:
+        return await connect()
+    except Unreachable as e:
+        _unreachable[:] = [str(e)]
+        return None
+
+
+def _not_found(message: str) -> Failure:
+    return Failure(_unreachable[0] if _unreachable else message)
+
+
+async def _read(client, slug: str, record: str | None = None):
+    from enforce import record as records
+
     target = record or workflow_id(slug)
     try:
-        return (await answered(investigations.events(client, slug, after, as_party, record), target)).events
+        return await records.read(client, slug, record)
+    except records.NotFound:
+        where = settings.temporal_address() if client else "the event store (the server is unreachable)"
+        if record:
+            raise _not_found(f"no record {target} in the event store or on {where}") from None
+        raise _not_found(f"no investigation {slug!r} ({target}) in the event store or on {where}") from None
     except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            if record:
-                raise Failure(f"no record {target} on {settings.temporal_address()}") from None
-            raise Failure(f"no investigation {slug!r} ({target}) on {settings.temporal_address()}") from None
         raise Failure(f"cannot read {target}: {e.message}") from None
+
+
+async def _events(
+    client, slug: str, after: int = 0, as_party: str | None = None, record: str | None = None, upto=None
+) -> list:
+    """A record's events (the store's, then the live workflow's newer ones), after `after`, up to `upto`."""
+    from enforce import record as records
+
+    found = (await _read(client, slug, record)).events
+    found = records.until(found, upto)
+    if as_party:
+        from domain.state import fold
+
+        found = records.as_party(found, fold(found), as_party)
+    return [e for e in found if e.seq > after]
+
+
+async def _state(client, slug: str, as_party: str | None, day, option: str):
+    from enforce import record as records
+
+    try:
+        view = await records.state(client, slug, as_party, day)
+    except records.NotFound:
+        where = settings.temporal_address()
+        raise _not_found(f"no investigation {slug!r} ({workflow_id(slug)}) in the event store or on {where}") from None
+    except RPCError as e:
+        raise Failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
+    if view.state.stage is None:
+        raise Failure(f"{option}: {slug} was not yet open on {day}", 2)
+    return view
 
 
 @app.command()
@@ -487,7 +554,7 @@ def export(
     record = track_id(slug, track) if track else workflow_id(slug)
 
     async def go() -> None:
-        client = await connect()
+        client = await _client()
         found = await _events(client, slug, record=record)
         _whole(found, record)
         lines = export_lines(
@@ -503,12 +570,12 @@ def export(
 
 
 def _whole(events: list, record: str) -> None:
-    """A record read through its workflow is only its recent events (domain.limits.TAIL_EVENTS): one that no
-    longer starts at its first event cannot be exported or compared whole until the event store keeps it."""
+    """A record must be read whole: one that does not start at its first event (a case begun before the event
+    store, longer than its run's tail, domain.limits.TAIL_EVENTS) cannot be exported or compared whole."""
     if events and events[0].seq != 1:
         raise Failure(
-            f"{record} holds {events[-1].seq} events and its run keeps only the last {len(events)}: "
-            "a whole export needs the event store"
+            f"{record} holds {events[-1].seq} events; the event store lacks its first ones and its run keeps "
+            f"only the last {len(events)}: it cannot be exported whole"
         )
 
 
@@ -545,12 +612,17 @@ def _read_export(file: Path) -> list[str]:
 
 
 async def _live_chain(record: str, slug: str, timeout: float) -> list[str]:
+    """The record's own chain: the event store's copy, and the live record's events not yet stored."""
     from domain.chain import chain
+    from enforce import record as records
 
-    client = await asyncio.wait_for(connect(), timeout)
-    view = await asyncio.wait_for(investigations.events(client, slug, record=record), timeout)
-    _whole(view.events, record)
-    return chain(e.model_dump(mode="json") for e in view.events)
+    try:
+        client = await asyncio.wait_for(connect(), timeout)
+    except (Unreachable, TimeoutError):
+        client = None
+    found = await asyncio.wait_for(records.read(client, slug, record), timeout)
+    _whole(found.events, record)
+    return chain(e.model_dump(mode="json") for e in found.events)
 
 
 @app.command(

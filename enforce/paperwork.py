@@ -565,24 +565,28 @@ def _failure(message: str, code: int = 1) -> Exception:
 
 
 async def _read(slug: str, with_events: bool):
-    from temporalio.service import RPCError, RPCStatusCode
+    """The joint record's state and events: the event store's copy and the live record's newer events; a case
+    whose workflows are gone is read from the store alone (enforce.record)."""
+    from temporalio.service import RPCError
 
-    from enforce import investigations, settings
+    from enforce import record, settings
     from enforce.connect import Unreachable, connect
     from workflows.messages import workflow_id
 
+    unreachable = ""
     try:
         client = await connect()
     except Unreachable as e:
-        raise _failure(str(e)) from None
+        client, unreachable = None, str(e)
     try:
-        view = await investigations.state(client, slug)
-        events = (await investigations.events(client, slug)).events if with_events else []
+        view = await record.state(client, slug)
+        events = (await record.read(client, slug)).events if with_events else []
+    except record.NotFound:
+        where = settings.temporal_address()
+        raise _failure(
+            unreachable or f"no investigation {slug!r} ({workflow_id(slug)}) in the event store or on {where}"
+        ) from None
     except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise _failure(
-                f"no investigation {slug!r} ({workflow_id(slug)}) on {settings.temporal_address()}"
-            ) from None
         raise _failure(f"cannot read {workflow_id(slug)}: {e.message}") from None
     return view, events
 

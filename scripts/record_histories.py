@@ -6,6 +6,8 @@ are what running cases look like) and add new ones beside them, named by date.
 The histories are recorded through the project's data converter, encrypted, into tests/histories/encrypted/
 with the TEST key set kept there (TEST-ONLY-codec-keys.json, made on the first recording, never a real key).
 The plaintext histories in tests/histories/ were recorded before the codec; they stay, and still replay.
+The batches between records are signed with the TEST record key set kept there too (TEST-ONLY-record-keys.json),
+which the replay tests install: from the event store on, an accepted batch shows in history as a store append.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from workflows.messages import track_id, workflow_id  # noqa: E402
 
 ENCRYPTED = ROOT / "tests" / "histories" / "encrypted"
 TEST_KEYS = ENCRYPTED / "TEST-ONLY-codec-keys.json"
+# The record keys that sign the batches between records: a replay must verify them as the run did (an accepted
+# batch records events; a refused one nothing), so the replay tests install this TEST set too.
+TEST_RECORD_KEYS = ENCRYPTED / "TEST-ONLY-record-keys.json"
 
 
 async def main() -> None:
@@ -37,6 +42,7 @@ async def main() -> None:
         codec.KeySet.generate("test-only-replay").write(TEST_KEYS)
     os.environ.pop("ENFORCE_CODEC_KEY", None)
     os.environ["ENFORCE_CODEC_KEYS"] = str(TEST_KEYS)
+    os.environ["ENFORCE_RECORD_KEYS"] = str(TEST_RECORD_KEYS)
     stamp = date.today().isoformat()
     for casefile in ("clearview.toml", "rcmp.toml"):
         case, procedure = load_case(ROOT / "cases" / casefile)

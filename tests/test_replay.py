@@ -20,6 +20,9 @@ from enforce import codec
 PLAIN = Path(__file__).parent / "histories"
 ENCRYPTED = PLAIN / "encrypted"
 TEST_KEYS = ENCRYPTED / "TEST-ONLY-codec-keys.json"
+# The TEST record keys the encrypted histories' batches were signed with (scripts/record_histories.py): a replay
+# verifies each batch as the run did. Histories from before this set was kept were signed with keys long gone.
+TEST_RECORD_KEYS = ENCRYPTED / "TEST-ONLY-record-keys.json"
 HISTORIES = sorted(PLAIN.glob("*.json")) + sorted(ENCRYPTED.glob("2*.json"))
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,6 +40,20 @@ def test_encrypted_histories_hold_no_plaintext():
     for path in ENCRYPTED.glob("2*.json"):
         text = path.read_text()
         assert "Clearview" not in text and "RCMP" not in text, path.name
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_keys():
+    """The TEST record keys installed for verifying (the session's current signing key stays current)."""
+    from enforce import keys as key_files
+    from workflows import keys
+
+    before = list(keys._current)
+    current, found = key_files.load(TEST_RECORD_KEYS)
+    keys.install(current, found)
+    yield
+    if before:
+        keys.install(before[0], keys._keys)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES])

@@ -67,6 +67,9 @@ class Carried(BaseModel):
     # The request ids of the signed acts recorded (id -> signing time), and the newest signing time forgotten.
     signed_ids: dict[str, datetime] = {}
     signed_floor: datetime | None = None
+    # Every event up to `last_seq` is in the event store: the runs before this one copied it there. False for a
+    # case begun before the store, whose next runs go on without it (its early events are in no store).
+    stored: bool = False
 
     def record(self, procedure: Procedure, owner: str) -> Investigation:
         """The record this run goes on with."""

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     # Pure and deterministic: shared across workflow runs instead of re-imported per run.
     from activities.notices import UNDELIVERABLE, serve_notice
+    from activities.store import APPEND_RETRY, APPEND_TIMEOUT, AppendInput, StoredEvent, append_events
     from domain import events as ev
     from domain import signing
     from domain.actions import CASE, New, explain, parse_action
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         QUERY_BYTES_MAX,
         SIGNAL_BYTES_MAX,
         SIGNED_IDS_KEPT,
+        STORE_BATCH_BYTES,
         UPDATE_IDS_KEPT,
         depth,
     )
@@ -70,6 +72,8 @@ REJECTED = "Rejected"
 AUTHENTICATED = "authenticated-batches"
 # Acts are signed by their user from this patch on; histories from before it replay their unsigned acts.
 SIGNED = "signed-acts"
+# From this patch on, a record copies its events to the event store; histories from before it replay without.
+EVENT_STORE = "event-store"
 JSON = b"json/plain"
 
 
@@ -143,6 +147,14 @@ class CaseRecord:
         self.sending = 0
         # True while the joint record starts its tracks: an action waits, so that every track hears of it.
         self.opening = False
+        # Events recorded and not yet in the event store, with their links, in seq order; one sender appends
+        # them a batch at a time (`store_loop`). A run copies its events there when it began with the store
+        # (this patch) and every event before its own is there (or carried whole, so folded in again here).
+        self.unstored: list[StoredEvent] = []
+        self.storer: asyncio.Task | None = None
+        self.stored_before = carried is None or carried.state is None or carried.stored
+        # Set when the store refuses this record's events (an alarm): the run stops copying.
+        self.refused = False
         self.indexed = workflow.info().typed_search_attributes.get(sa.PROCEDURE) is not None
 
     def now(self) -> datetime:
@@ -165,6 +177,7 @@ class CaseRecord:
             updates=[DoneUpdate(id=k, result=v) for k, v in done],
             signed_ids=self.signed_ids,
             signed_floor=self.signed_floor,
+            stored=self.storing,
         )
 
     # ------------------------------------------------------------------ actions (updates)
@@ -317,6 +330,7 @@ class CaseRecord:
 
         `mirrored`: the seqs of events taken in from another record, which this one neither re-sends nor
         serves notices for."""
+        self.store()
         self.publish()
         originated = [e for e in recorded if e.seq not in mirrored]
         self.arm_timers()
@@ -345,6 +359,61 @@ class CaseRecord:
                     workflow.logger.warning("events not delivered", extra={"to": target, "error": str(e)})
         finally:
             self.sending -= 1
+
+    # ------------------------------------------------------------------ the event store
+
+    @property
+    def storing(self) -> bool:
+        """Whether this run copies its events to the store. The patch is asked when first needed, in the run or
+        a handler (not in `__init__`, where a replay has not yet been told which patches its history holds)."""
+        return self.stored_before and not self.refused and workflow.patched(EVENT_STORE)
+
+    def store(self) -> None:
+        """Queue what was recorded since for the event store, and start the sender if it is idle."""
+        fresh = self.inv.drain()
+        if not self.storing:
+            return
+        self.unstored += [StoredEvent(body=body, link=lnk) for body, lnk in fresh]
+        if self.unstored and (self.storer is None or self.storer.done()):
+            self.storer = asyncio.create_task(self.store_loop())
+
+    def _batch(self) -> list[StoredEvent]:
+        """The oldest unstored events, as many as fit in STORE_BATCH_BYTES (at least one)."""
+        batch, size = [], 0
+        for e in self.unstored:
+            n = len(e.model_dump_json())
+            if batch and size + n > STORE_BATCH_BYTES:
+                break
+            batch.append(e)
+            size += n
+        return batch
+
+    async def store_loop(self) -> None:
+        """The one sender: appends the unstored events in seq order, one activity per batch, until none is
+        left. The activity retries without limit while the store is down: the copy waits, the case goes on
+        (updates, signals and clocks keep recording; what they record joins the next batch)."""
+        while self.unstored and self.storing:
+            batch = self._batch()
+            first, last = batch[0].seq, batch[-1].seq
+            try:
+                await workflow.execute_activity(
+                    append_events,
+                    AppendInput(record=workflow.info().workflow_id, events=batch),
+                    start_to_close_timeout=APPEND_TIMEOUT,
+                    retry_policy=APPEND_RETRY,
+                    summary=f"Store events {first}-{last}" if first != last else f"Store event {first}",
+                )
+            except ActivityError as e:
+                # A different event already stored at one of these seqs, or a chain that does not follow: an
+                # alarm for people, never an overwrite. This run stops copying; the case goes on.
+                reason = e.cause.message if isinstance(e.cause, ApplicationError) else str(e.cause or e)
+                workflow.logger.error(
+                    "event store refused the record's events", extra={"events": f"{first}-{last}", "reason": reason}
+                )
+                self.refused = True
+                self.unstored.clear()
+                return
+            del self.unstored[: len(batch)]
 
     # ------------------------------------------------------------------ events from the other records (signals)
 
@@ -515,9 +584,20 @@ class CaseRecord:
             return
 
     async def settle(self) -> None:
-        """Before this run ends: no update half-done, no notice half-served."""
+        """Before this run ends: no update half-done, no notice half-served, every event in the store.
+
+        The run waits for the store rather than carrying the unstored events into the next: the continue-as-new
+        input then stays bounded however long a store outage lasts, and a run that completes could not carry
+        them anywhere anyway. Waiting costs no history: an activity's retries write no events until it ends."""
+        self.store()
         await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and not self.pending and not self.sending
+            lambda: (
+                workflow.all_handlers_finished()
+                and not self.pending
+                and not self.sending
+                and not self.unstored
+                and (self.storer is None or self.storer.done())
+            )
         )
 
     # ------------------------------------------------------------------ what people see
@@ -574,8 +654,8 @@ class CaseRecord:
     @workflow.query(name="events")
     def query_events(self, q: RawValue = None) -> EventsView:
         """The recent events after `after`: only those this run keeps (at most TAIL_EVENTS, TAIL_BYTES in
-        all), so the answer stays small however long the case. The whole record is the event store's to
-        give, which comes next; until then a record longer than the tail is answered in part."""
+        all), so the answer stays small however long the case. The whole record is the event store's to give:
+        the commands read it there and ask this query only for the events not stored yet (enforce/record.py)."""
         query = self._query_input("events", q, EventsQuery)
         events = self.inv.events_after(query.after)
         if query.as_party:

@@ -1,0 +1,127 @@
+"""Reading a case's record, the one place the commands do it: the event store's copy first, then the live
+workflow's `events` query for whatever has not reached the store yet. A case whose workflows are gone (deleted,
+or past the namespace's retention) is read from the store alone, its state the fold of its stored events; a
+record read as of a date is the fold of its events up to that date of the case clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import structlog
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain import events as ev
+from domain.events import EVENT_ADAPTER
+from domain.limits import EARLIEST, LATEST
+from domain.state import InvestigationState, events_visible_to, fold, visible_to
+from enforce import investigations
+from store import Store, StoreUnavailable
+from workflows.messages import StateView, workflow_id
+
+# How long the live workflow may take to answer before the store's copy is taken as the record.
+LIVE_TIMEOUT_S = 20
+
+
+class NotFound(Exception):
+    """Neither the store nor the server knows this record."""
+
+
+class BadDate(ValueError):
+    pass
+
+
+def parse_day(text: str, option: str) -> date:
+    """A case-clock date given on the command line: YYYY-MM-DD, between EARLIEST and LATEST."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise BadDate(f"{option}: {text[:40]!r} is not a date (write YYYY-MM-DD)") from None
+    if day < EARLIEST:
+        raise BadDate(f"{option}: {day} is before {EARLIEST}, the earliest date allowed")
+    if day > LATEST:
+        raise BadDate(f"{option}: {day} is after {LATEST}, the latest date allowed")
+    return day
+
+
+@dataclass
+class Record:
+    """A record's events, in seq order from the first, and where they came from."""
+
+    record: str
+    events: list[ev.Event]
+    stored: int
+    live: bool
+
+
+def _stored(record: str) -> list[ev.Event]:
+    """The stored events; none when the store cannot be opened here (the live record then answers alone, and
+    a record it cannot give whole is refused where it must be whole)."""
+    try:
+        rows = Store().read(record)
+    except StoreUnavailable as e:
+        structlog.get_logger("enforce.record").warning("event store unavailable", error=str(e))
+        return []
+    return [EVENT_ADAPTER.validate_python(r.body) for r in rows]
+
+
+async def _live_after(client: Client | None, slug: str, record: str, after: int) -> list[ev.Event] | None:
+    """The live workflow's events after `after`, or None when it does not answer (gone, no worker)."""
+    if client is None:
+        return None
+    try:
+        view = await asyncio.wait_for(investigations.events(client, slug, after, record=record), LIVE_TIMEOUT_S)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    except TimeoutError:
+        return None
+    return view.events
+
+
+async def read(client: Client | None, slug: str, record: str | None = None) -> Record:
+    """The whole record: stored events, then the live ones after the last stored (when the workflow answers).
+    Raises NotFound when neither has any."""
+    record = record or workflow_id(slug)
+    stored = await asyncio.to_thread(_stored, record)
+    last = stored[-1].seq if stored else 0
+    live = await _live_after(client, slug, record, last)
+    events = stored + [e for e in (live or []) if e.seq > last]
+    if not events and live is None:
+        raise NotFound(record)
+    return Record(record, events, len(stored), live is not None)
+
+
+def until(events: list[ev.Event], day: date | None) -> list[ev.Event]:
+    return events if day is None else [e for e in events if e.on.date() <= day]
+
+
+def as_party(events: list[ev.Event], state: InvestigationState, party: str | None) -> list[ev.Event]:
+    return events if not party else events_visible_to(events, state, party)
+
+
+async def state(client: Client | None, slug: str, party: str | None = None, as_of: date | None = None) -> StateView:
+    """The joint record's state: the live workflow's own answer when it answers and no date is asked; else the
+    fold of the record (up to `as_of`), on the case clock of that date (or of its last event)."""
+    if as_of is None and client is not None:
+        try:
+            return await asyncio.wait_for(investigations.state(client, slug, party), LIVE_TIMEOUT_S)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+        except TimeoutError:
+            pass
+    found = await read(client, slug)
+    events = until(found.events, as_of)
+    folded = fold(events)
+    if party:
+        folded = visible_to(folded, party)
+    if as_of is not None:
+        clock = datetime.combine(as_of, time(0), tzinfo=UTC)
+    else:
+        clock = events[-1].on if events else datetime.now(UTC)
+    return StateView(state=folded, clock=clock, events=folded.last_seq)

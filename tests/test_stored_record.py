@@ -12,18 +12,16 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
 from domain.chain import GENESIS, link
 from domain.events import EVENT_ADAPTER
 from domain.state import fold
-from enforce import codec, investigations, simulate
+from enforce import investigations, simulate
 from enforce.cases import load_case
 from store import Store
 from tests.casefiles import clearview_text, write_case
-from tests.conftest import executable
 from tests.live import AUTHORITIES, action, open_case, settle, to_recommendations
 from workflows.messages import track_id, workflow_id
 
@@ -92,46 +90,6 @@ async def _steps(env, client, case, steps, record) -> None:
         until = datetime.combine(step.on, simulate.STEP_TIME, tzinfo=UTC)
         await simulate._advance(env, client, case, until, record)
         await investigations.act(client, case.slug, parse_action(step.action, {"by": step.by, **step.fields()}))
-
-
-async def test_a_worker_restarted_mid_case_still_leaves_every_event_once(tmp_path, task_queue, monkeypatch):
-    slug = "restarted-clearview"
-    case, proc = load_case(write_case(tmp_path, clearview_text(slug), f"{slug}.toml"))
-    data = tmp_path / "data"
-    monkeypatch.setenv("ENFORCE_DATA_DIR", str(data))
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
-    )
-    client, record = env.client, []
-    half = len(case.steps) // 2
-
-    def a_worker(**options) -> Worker:
-        return Worker(
-            client,
-            task_queue=task_queue,
-            workflows=enforce_worker.WORKFLOWS,
-            activities=enforce_worker.ACTIVITIES,
-            **options,
-        )
-
-    try:
-        # No sticky cache on the first: the test server would route the next tasks and queries to its queue, which
-        # no one polls once it has stopped. Each workflow task replays the history, as on a new worker.
-        async with a_worker(max_cached_workflows=0):
-            await investigations.start(client, case, proc, task_queue=task_queue, indexed=False)
-            await _steps(env, client, case, case.steps[:half], record)
-            # Mid-case, settled (no notice nor copy in flight: a time-skipping server whose worker stops with an
-            # activity running locks its time, sdk-java#1138), the worker goes and a new one takes over the queue.
-            await settle(client, slug)
-            await caught_up(Store(f"sqlite:///{data / 'record.db'}"), await last_seqs(client, slug))
-        async with a_worker():
-            await _steps(env, client, case, case.steps[half:], [])
-            await simulate._play_out(env, client, case, lambda _: None, [])
-            live = await closed_records(client, slug)
-    finally:
-        await env.shutdown()
-    total = assert_stored_once(Store(f"sqlite:///{data / 'record.db'}"), slug, live)
-    print(f"store after a worker restart: {total} events in {len(live)} records, each once")
 
 
 async def caught_up(store: Store, seqs: dict[str, int]) -> None:

@@ -34,7 +34,6 @@ from workflows import search_attributes as sa
 from workflows.details import static_details, static_summary
 from workflows.investigation import InvestigationWorkflow
 from workflows.messages import (
-    MEMO_RESPONDENT,
     ActResult,
     EventsQuery,
     EventsView,
@@ -44,13 +43,6 @@ from workflows.messages import (
     track_id,
     workflow_id,
 )
-
-
-def initial_memo(case: CaseFile) -> dict[str, str]:
-    """What `enforce list` shows of a case beyond its search attributes. The memo goes through the payload
-    codec (sealed at rest, unlike a search attribute): an organisation's name may go here, as before a
-    natural person's never does."""
-    return {MEMO_RESPONDENT: case.respondent.name} if case.respondent.kind == "organisation" else {}
 
 
 def initial_search_attributes(case: CaseFile) -> TypedSearchAttributes:
@@ -86,7 +78,6 @@ async def start(
         # A business key names one case for good: a closed case is not reopened under the same slug.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=initial_search_attributes(case) if indexed else None,
-        memo=initial_memo(case),
         static_summary=static_summary(case, procedure),
         static_details=static_details(case, procedure),
     )

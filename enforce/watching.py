@@ -29,8 +29,8 @@ from rich.text import Text
 
 from activities.markdown import visible
 from enforce import settings
-from enforce.codec import CodecKeyError
 from enforce.connect import Unreachable, connect
+from enforce.record import respondent_names
 from enforce.views import plain
 from workflows import search_attributes as sa
 from workflows.messages import MEMO_RESPONDENT
@@ -158,7 +158,7 @@ def row(execution: Any, now: datetime, memo: dict[str, Any] | None = None) -> di
         "procedure": attrs.get(sa.PROCEDURE),
         "lead": attrs.get(sa.LEAD_AUTHORITY),
         "authorities": list(attrs.get(sa.AUTHORITIES) or []),
-        # Cases opened before the codec held it in a search attribute.
+        # Cases opened before: a search attribute, then a sealed memo; since, the event store (see `list`).
         "respondent": (memo or {}).get(MEMO_RESPONDENT) or attrs.get(sa.RESPONDENT),
         "started": _iso(execution.start_time),
         "closed": _iso(execution.close_time) if execution.close_time else None,
@@ -323,13 +323,7 @@ def list_cases(
                 if len(rows) >= limit:
                     more = True
                     break
-                try:
-                    memo = dict(await wf.memo())
-                except CodecKeyError:  # sealed with a key this set lacks: listed, its respondent unknown
-                    memo = {}
-                r = row(wf, now, memo)
-                if respondent and r["respondent"] != respondent:
-                    continue  # filtered here: the name is sealed in the memo, not indexed
+                r = row(wf, now)
                 # One line per case: keep the latest run should visibility still hold an older one.
                 if r["workflow_id"] not in rows or r["started"] > rows[r["workflow_id"]]["started"]:
                     rows[r["workflow_id"]] = r
@@ -339,6 +333,13 @@ def list_cases(
             if code == 2:
                 _fail(f"-q: invalid query: {message} (the query sent: {q})" if query else message, 2)
             _fail(f"cannot list investigations: {message}", code)
+        # The respondent is no search attribute nor memo (case content, never sealed there): its name comes from
+        # each case's stored opening, and --respondent filters here.
+        names = respondent_names([r["slug"] for r in rows.values()])
+        for r in rows.values():
+            r["respondent"] = names.get(r["slug"]) or r["respondent"]
+        if respondent:
+            rows = {k: r for k, r in rows.items() if r["respondent"] == respondent}
         cases = ordered(list(rows.values()))
         if output == Format.JSON:
             print(json.dumps(cases, indent=2))

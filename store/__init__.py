@@ -188,6 +188,12 @@ class Store:
             out = [r for r in out if datetime.fromisoformat(r.on).date() <= upto]
         return out
 
+    def first(self, record: str) -> Row | None:
+        """A record's first event (for a joint record, its opening), or None."""
+        with self._connect() as conn:
+            row = self._q(conn, f"SELECT {_COLUMNS} FROM events WHERE record=? AND seq=1", (record,)).fetchone()
+        return _row(row) if row else None
+
     def read_all(self) -> list[Row]:
         """Every stored event, record by record in seq order (for figures over all cases)."""
         with self._connect() as conn:

@@ -76,9 +76,9 @@ async def test_search_attributes_and_summary_are_set(cli_env, dev_env, tmp_path,
     assert found, "visibility never showed the case with its stage"
     sa = found[0].typed_search_attributes
     assert sorted(sa.get(search_attributes.AUTHORITIES)) == ["cai-qc", "oipc-ab", "oipc-bc", "opc"]
-    assert sa.get(search_attributes.RESPONDENT) is None  # case content: sealed in the memo instead
+    assert sa.get(search_attributes.RESPONDENT) is None  # case content: in no search attribute nor memo
     desc = await dev_env.client.get_workflow_handle(f"investigation-{slug}").describe()
-    assert (await desc.memo())["respondent"] == "Clearview AI, Inc."
+    assert await desc.memo() == {}
     assert await desc.static_summary() == "Joint investigation of Clearview AI, Inc.: OPC (lead), CAI, OIPC BC, OIPC AB"
 
 

@@ -46,7 +46,19 @@ async def answers(env: dict[str, str], slug: str, tmp, name: str) -> dict:
     }
 
 
-async def test_the_file_reads_the_same_once_its_workflows_are_deleted(cli_env, dev_env, tmp_path, slug):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_env(request, cli_env, monkeypatch) -> dict[str, str]:
+    """The CLI's environment with the event store of this run: the session's SQLite file, or a fresh PostgreSQL
+    database of the session's private cluster. The session's worker (this process) reads the same setting."""
+    if request.param == "sqlite":
+        return cli_env
+    url = request.getfixturevalue("postgres_db")
+    monkeypatch.setenv("ENFORCE_RECORD_URL", url)
+    return {**cli_env, "ENFORCE_RECORD_URL": url}
+
+
+async def test_the_file_reads_the_same_once_its_workflows_are_deleted(store_env, dev_env, tmp_path, slug):
+    cli_env = store_env
     client = dev_env.client
     path = write_case(tmp_path, clearview_text(slug), f"{slug}.toml")
     assert (await enforce(cli_env, "open", str(path))).returncode == 0

@@ -124,7 +124,7 @@ async def test_workflow_list_finds_the_case_by_its_stage(dev_env, case):
     table = await temporal(dev_env, "workflow", "list", "-q", f'LeadAuthority = "opc" AND {mine}')
     assert table.returncode == 0 and case in table.stdout and "Running" in table.stdout
     # The respondent's name is no search attribute (it would be indexed in clear): `enforce list --respondent`
-    # reads it from the sealed memo instead.
+    # reads it from the case's stored opening instead.
     by_name = await temporal(dev_env, "workflow", "list", "-q", f'Respondent = "Clearview AI, Inc." AND {mine}')
     assert by_name.returncode != 0 and "Respondent" in by_name.stderr
 

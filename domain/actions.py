@@ -19,7 +19,18 @@ from domain import sealed
 from domain.case import RESPONDENT, Recommendation
 from domain.deadlines import extended_by_period, extended_due
 from domain.errors import BadInput, Rejected
-from domain.limits import ACTION_BYTES_MAX, ID_MAX, LIST_MAX, RECOMMENDATIONS_MAX, Day, Id, Short, Text, limit_message
+from domain.limits import (
+    ACTION_BYTES_MAX,
+    ID_MAX,
+    LIST_MAX,
+    RECOMMENDATIONS_MAX,
+    Content,
+    Day,
+    Id,
+    Short,
+    Text,
+    limit_message,
+)
 from domain.procedure import DeadlineUnit, Power, Procedure
 from domain.state import DeadlineState, InvestigationState, Stage, TrackStatus
 
@@ -211,7 +222,7 @@ class RecordEvidence(Action):
     name = "record-evidence"
     stages = ACTIVE
     help = "An authority records evidence it obtained; `scope` names who may see it (default: itself only)."
-    description: Text = Field(min_length=1)
+    description: Content = Field(min_length=1)
     sha256: Id = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     scope: list[Id] = Field(default=[], max_length=LIST_MAX)
     purpose: Short = Field(min_length=1)
@@ -240,7 +251,7 @@ class ShareEvidence(Action):
     shared_with: list[Id] = Field(max_length=LIST_MAX, min_length=1)
     purpose: Short = Field(min_length=1)
     # For sealed evidence: the holder's re-seal of it for those it is shared with (`enforce act` makes it).
-    sealed: Text = ""
+    sealed: Content = ""
 
     def decide(self, s, ctx):
         item = next((x for x in s.evidence if x.evidence_id == self.evidence_id), None)
@@ -261,7 +272,7 @@ class SendMessage(Action):
     help = "An authority writes to other authorities of the case; delivered and recorded like any notice."
     to: list[Id] = Field(max_length=LIST_MAX, min_length=1)
     subject: Short = Field(min_length=1)
-    text: Text = Field(min_length=1)
+    text: Content = Field(min_length=1)
 
     def decide(self, s, ctx):
         to = _authorities_named(s, "to", self.to, self.by)
@@ -613,7 +624,7 @@ class ProcedureStep(Action):
         "write the step's name as its action."
     )
     step: Id = Field(min_length=1)
-    summary: Text = ""
+    summary: Content = ""
     subject: Short = ""
     to: list[Id] = Field(default=[], max_length=LIST_MAX)
 
@@ -967,6 +978,65 @@ ACTIONS: dict[str, type[Action]] = {
         ProcedureStep,
     )
 }
+
+
+# ------------------------------------------------------------------------------------------------ sealed content
+
+
+# Content shared between authorities is the free text an action addresses to some authorities of the case and
+# not to the others nor the respondent: a record-evidence's `description` (for its holder and its scope), a
+# message's `text` (for its sender and `to`), and a procedure step's `summary` when the step names authorities
+# `to` (a GDPR request for mutual assistance). It is sealed on the sender's machine for those parties
+# (enforce.sealing); the record keeps its envelope and, in clear, what the workflows need: who, to whom, the
+# purpose, the subject, the hash. What every authority of the case and the respondent read (findings,
+# reports, representations, orders, reasons, comments on the findings) is not content of this kind.
+def content_of(action: Action, s: InvestigationState) -> tuple[str, list[str]] | None:
+    """The field of `action` that is content between authorities, and the parties it is sealed for (the
+    sender first); None for an action that carries none. `Rejected` when it names a party the case lacks."""
+    if isinstance(action, RecordEvidence):
+        return "description", [action.by, *_authorities_named(s, "scope", action.scope, action.by)]
+    if isinstance(action, SendMessage):
+        return "text", [action.by, *_authorities_named(s, "to", action.to, action.by)]
+    if isinstance(action, ProcedureStep) and action.to and action.summary:
+        return "summary", [action.by, *_authorities_named(s, "to", action.to, action.by)]
+    return None
+
+
+def unsealed(action: Action, s: InvestigationState) -> str | None:
+    """Why `action`'s content between authorities may not be recorded as it is (in clear, or sealed for
+    fewer parties than it goes to), or None."""
+    if isinstance(action, ShareEvidence):
+        return _unsealed_share(action, s)
+    found = content_of(action, s)
+    if found is None:
+        return None
+    field_name, parties = found
+    text = getattr(action, field_name)
+    if not sealed.is_sealed(text) or sealed.parts(text) is None:
+        return (
+            f"{field_name}: content between authorities arrives sealed for {', '.join(parties)} "
+            "(`enforce act` and `enforce sign` seal it on the sender's machine)"
+        )
+    missing = [p for p in parties if p not in sealed.recipients(text)]
+    if missing:
+        return f"{field_name}: sealed for {', '.join(sealed.recipients(text))}, not for {', '.join(missing)}"
+    return None
+
+
+def _unsealed_share(action: ShareEvidence, s: InvestigationState) -> str | None:
+    item = next((x for x in s.evidence if x.evidence_id == action.evidence_id), None)
+    if item is None or not sealed.is_sealed(item.description):
+        return None
+    to = _authorities_named(s, "shared_with", action.shared_with, action.by)
+    if not action.sealed:
+        return (
+            f"sealed: evidence {action.evidence_id} is sealed: sharing it re-seals its key for {', '.join(to)} "
+            "(`enforce act` and `enforce sign` do, with the holder's key)"
+        )
+    missing = [p for p in to if p not in sealed.recipients(action.sealed)]
+    if missing:
+        return f"sealed: re-sealed for {', '.join(sealed.recipients(action.sealed))}, not for {', '.join(missing)}"
+    return None
 
 
 def parse_action(name: str, payload: dict[str, Any], procedure: Procedure | None = None) -> Action:

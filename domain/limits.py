@@ -12,8 +12,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from domain.sealed import is_sealed
+
 # One text field a party writes (a summary, reasons, a description): 64 KiB of characters.
 TEXT_MAX = 64 * 1024
+# Content between authorities (evidence, messages, mutual-assistance requests) arrives sealed for its readers
+# (domain.sealed): a text of TEXT_MAX characters in its envelope, base64 twice, with a wrap of its key for each
+# of up to LIST_MAX recipients, stays under this; the text itself is still held to TEXT_MAX before sealing.
+SEALED_MAX = 3 * TEXT_MAX
+# The identity a client gives Temporal (user, party, command, process): one line.
+CLIENT_IDENTITY_MAX = 200
 # A name, a title, a subject, a court, an id: one line.
 SHORT_MAX = 300
 # An identifier (an authority, an issue, a recommendation, a request id).
@@ -65,6 +73,16 @@ EARLIEST = date(1990, 1, 1)
 
 Text = Annotated[str, Field(max_length=TEXT_MAX)]
 Short = Annotated[str, Field(max_length=SHORT_MAX)]
+
+
+def _text_unless_sealed(v: str) -> str:
+    if len(v) > TEXT_MAX and not is_sealed(v):
+        raise ValueError(f"at most {TEXT_MAX} characters")
+    return v
+
+
+# A text field that may arrive sealed: TEXT_MAX characters in clear, SEALED_MAX in its envelope.
+Content = Annotated[str, Field(max_length=SEALED_MAX), AfterValidator(_text_unless_sealed)]
 Id = Annotated[str, Field(max_length=ID_MAX)]
 
 

@@ -11,6 +11,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict
 
 from domain import events as ev
+from domain import sealed
 from domain.actions import CASE, SYSTEM, Ctx, New, board_of, escalation_if_refused, step_event
 from domain.case import RESPONDENT, Recipient
 from domain.deadlines import countable_days_between, due_date, reminder_dates, resume
@@ -503,13 +504,18 @@ def _notice_context(s: InvestigationState, e: ev.Event, procedure: Procedure | N
     if isinstance(e, ev.FindingsDrafted | ev.PreliminaryReportIssued):
         return {"summary": e.summary}
     if isinstance(e, ev.MessageSent):
-        return {"message": e.message_id, "subject": e.subject, "text": e.text}
+        # Sealed content stays sealed: the worker holds no key to it, and its notice says who may open it.
+        return {"message": e.message_id, "subject": e.subject, "text": sealed.shown(e.text)}
     if isinstance(e, ev.StepRecorded):
-        out = {"label": e.label, "statute": e.statute, "summary": e.summary, "subject": e.subject}
+        out = {"label": e.label, "statute": e.statute, "summary": sealed.shown(e.summary), "subject": e.subject}
         spec = procedure.steps.get(e.step) if procedure else None
         quoted = next((x for x in reversed(s.steps) if spec and x.name == spec.quotes and x.seq < e.seq), None)
         if quoted is not None:
-            out |= {"quoted": quoted.summary, "quoted_label": quoted.label, "quoted_on": quoted.on.date().isoformat()}
+            out |= {
+                "quoted": sealed.shown(quoted.summary),
+                "quoted_label": quoted.label,
+                "quoted_on": quoted.on.date().isoformat(),
+            }
         return {k: v for k, v in out.items() if v} | ({"to": ", ".join(e.to)} if e.to else {})
     return {}
 

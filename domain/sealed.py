@@ -38,3 +38,15 @@ def same_content(a: str, b: str) -> bool:
     """Whether two envelopes seal the very same ciphertext (a re-seal adds wraps, never changes content)."""
     pa, pb = parts(a), parts(b)
     return pa is not None and pb is not None and pa["c"] == pb["c"]
+
+
+def marker(envelope: str, reader: str | None = None) -> str:
+    """What is shown in place of sealed content that is not opened: who it is sealed for, and, when a party's
+    key was tried, that it does not open with it."""
+    shown = f"sealed for {', '.join(recipients(envelope)) or 'no one'}"
+    return f"[{shown}; not readable with {reader}'s key]" if reader else f"[{shown}]"
+
+
+def shown(text: str, reader: str | None = None) -> str:
+    """`text` itself when it is not sealed, else its marker."""
+    return marker(text, reader) if is_sealed(text) else text

@@ -23,7 +23,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import sealed as sealed_text
-from domain.actions import CASE, Action, ExtendDeadline, RecordEvidence, ShareEvidence, is_deadline_id, resolve_deadline
+from domain.actions import (
+    CASE,
+    Action,
+    ExtendDeadline,
+    ProcedureStep,
+    RecordEvidence,
+    SendMessage,
+    ShareEvidence,
+    content_of,
+    is_deadline_id,
+    resolve_deadline,
+)
 from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
 from domain.procedure import Procedure
@@ -157,35 +168,76 @@ def _keyring() -> list:
     return [*(identity.read_keyring(path) if path.exists() else []), *workflow_keyring.entries()]
 
 
-async def _sealed(client: Client, slug: str, action: Action, signer: identity.User, seal: bool) -> Action:
-    """Evidence sealed on this machine: `seal` seals a record-evidence's description for its holder and scope;
-    sharing sealed evidence re-seals it for those it is shared with (by the holder's user, whose key opens it)."""
-    if isinstance(action, RecordEvidence) and seal and not sealed_text.is_sealed(action.description):
-        scope = list(action.scope)
-        if "all" in scope:
-            scope = [a for a in (await state(client, slug)).state.authorities if a != action.by]
-        text = sealing.seal(action.description, dict.fromkeys([action.by, *scope]), _keyring())
-        return action.model_copy(update={"description": text})
-    if isinstance(action, ShareEvidence) and not action.sealed:
-        view = await state(client, slug)
-        item = next((x for x in view.state.evidence if x.evidence_id == action.evidence_id), None)
-        if item is not None and sealed_text.is_sealed(item.description):
-            to = view.state.authorities if "all" in action.shared_with else action.shared_with
-            again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring())
-            if again is not None:
-                return action.model_copy(update={"sealed": again})
-    return action
+def may_seal(action: Action) -> bool:
+    """Whether `sealed` may change `action`: it can carry content between authorities, or share evidence."""
+    return isinstance(action, RecordEvidence | SendMessage | ProcedureStep | ShareEvidence)
 
 
-def opened(view: StateView, user: identity.User | None) -> StateView:
-    """The view with the sealed evidence `user`'s own key opens shown in clear; the rest stays sealed."""
-    evidence = []
-    for x in view.state.evidence:
-        if sealed_text.is_sealed(x.description):
-            text = sealing.open_sealed(x.description, user) if user else None
-            shown = text if text is not None else f"(sealed for {', '.join(sealed_text.recipients(x.description))})"
-            x = x.model_copy(update={"description": shown})
-        evidence.append(x)
+class CannotReseal(Exception):
+    """Sealed evidence shared by a user whose key does not open it: one line saying whose user can."""
+
+
+async def sealed(client: Client, slug: str, action: Action, signer: identity.User) -> Action:
+    """The action with its content between authorities (`domain.actions.content_of`) sealed on this machine for
+    the parties it goes to and its sender; sharing sealed evidence re-seals its content key for those it is
+    shared with, by the holder's user (whose key opens it). Anything else comes back as it is; so does an
+    action whose parties the case lacks (the record refuses it, naming the field)."""
+    if not may_seal(action):
+        return action
+    view = (await state(client, slug)).state
+    if isinstance(action, ShareEvidence):
+        return _resealed(view, action, signer)
+    try:
+        found = content_of(action, view)
+    except Rejected:
+        return action
+    if found is None:
+        return action
+    field, parties = found
+    text = getattr(action, field)
+    if sealed_text.is_sealed(text):
+        return action  # sealed by the caller already; the record checks whom for
+    return action.model_copy(update={field: sealing.seal(text, dict.fromkeys(parties), _keyring())})
+
+
+def _resealed(view, action: ShareEvidence, signer: identity.User) -> ShareEvidence:
+    item = next((x for x in view.evidence if x.evidence_id == action.evidence_id), None)
+    if action.sealed or item is None or not sealed_text.is_sealed(item.description):
+        return action
+    to = [a for a in view.authorities if a != action.by] if "all" in action.shared_with else action.shared_with
+    again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring())
+    if again is None:
+        raise CannotReseal(
+            f"evidence {action.evidence_id} is sealed and {signer.user}'s key does not open it: a user of its "
+            f"holder, {item.authority}, shares it (re-sealing it for {', '.join(to)})"
+        )
+    return action.model_copy(update={"sealed": again})
+
+
+def open_text(text: str, user: identity.User | None, reader: str | None) -> str:
+    """`text` as `reader` sees it here: in clear if it is not sealed or `user`'s own key opens it, else a marker
+    saying whom it is sealed for."""
+    if not sealed_text.is_sealed(text):
+        return text
+    opened_text = sealing.open_sealed(text, user) if user else None
+    return opened_text if opened_text is not None else sealed_text.marker(text, reader)
+
+
+# The event fields that may hold content sealed between authorities (domain.actions.content_of), by event type.
+CONTENT_FIELDS = {"EvidenceRecorded": "description", "MessageSent": "text", "StepRecorded": "summary"}
+
+
+def sealed_content(e) -> str | None:
+    """The sealed content an event carries (its envelope), or None."""
+    text = getattr(e, CONTENT_FIELDS.get(e.type, ""), None)
+    return text if isinstance(text, str) and sealed_text.is_sealed(text) else None
+
+
+def opened(view: StateView, user: identity.User | None, reader: str | None = None) -> StateView:
+    """The view with the sealed evidence `user`'s own key opens shown in clear; the rest as a marker."""
+    evidence = [
+        x.model_copy(update={"description": open_text(x.description, user, reader)}) for x in view.state.evidence
+    ]
     return view.model_copy(update={"state": view.state.model_copy(update={"evidence": evidence})})
 
 
@@ -197,10 +249,10 @@ async def act(
     request_id: str | None = None,
     wait: float | None = None,
     signer: identity.User | None = None,
-    seal: bool = False,
 ) -> ActResult:
-    """Perform an action, signed by `signer` (default: this machine's user for the acting party); a rejection
-    (signature, stage, actor, payload) raises `Rejected` with the workflow's reason.
+    """Perform an action, signed by `signer` (default: this machine's user for the acting party), its content
+    between authorities sealed for them (`sealed`); a rejection (signature, stage, actor, payload, content in
+    clear) raises `Rejected` with the workflow's reason.
 
     `request_id` is the update's id, and signed with the act: Temporal records an update id once per run, so a
     retry with the same id returns the first call's result and records nothing new. With `wait` (seconds), no
@@ -212,7 +264,7 @@ async def act(
     request_id = request_id or str(uuid.uuid4())
     try:
         signer = signer or await signer_for(client, slug, action)
-        action = await _sealed(client, slug, action, signer, seal)
+        action = await sealed(client, slug, action, signer)
         payload = signed_payload(slug, action, request_id, signer)
         if wait is None:
             return await handle.execute_update(action.name, payload, id=request_id, result_type=ActResult)

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.errors import DataError
 from enforce import dev, figures, identity, investigations, logs, paperwork, sealing, settings, users, views, watching
 from enforce.cases import load_case
-from enforce.connect import Unreachable, connect
+from enforce.connect import Unreachable, client_identity, connect
 from enforce.views import plain
 from workflows.messages import workflow_id
 
@@ -90,9 +90,9 @@ async def _missing(client, slug: str, target: str) -> str:
     return f"{target} is closed ({desc.status.name.lower() if desc.status else 'closed'} on {when})"
 
 
-def _run(coro) -> None:
+def _run(coro):
     try:
-        asyncio.run(coro)
+        return asyncio.run(coro)
     except DataError as e:
         raise Failure(str(e), 2) from None
     except Unreachable as e:
@@ -152,7 +152,7 @@ def show(
     async def go() -> None:
         client = await _client()
         view = await _state(client, slug, as_party, day, "--as-of")
-        view = investigations.opened(view, identity.user_for(as_party, case=slug) if as_party else None)
+        view = investigations.opened(view, _reader(as_party, slug), as_party)
         if output == Output.JSON:
             out.print_json(json.dumps(view.model_dump(mode="json")))
         else:
@@ -260,7 +260,11 @@ def act(
     user: UserOpt = None,
     seal: Annotated[
         bool,
-        typer.Option("--seal", help="record-evidence: seal its description for the authorities in its scope."),
+        typer.Option(
+            "--seal",
+            hidden=True,
+            help="Accepted and ignored: content between authorities is always sealed now.",
+        ),
     ] = False,
     output: OutputOpt = Output.TABLE,
 ) -> None:
@@ -285,21 +289,16 @@ def act(
         raise Failure(str(e), 1) from None
 
     async def go() -> None:
-        import socket
-
         try:
             local = identity.user_for(actor, case=slug, user=user)
         except identity.KeyError_ as e:
             raise Failure(str(e)) from None
-        who = f"{local.user} for {local.party}" if local else f"as {actor}"
-        client = await connect(identity=f"{who} (enforce act, {os.getpid()}@{socket.gethostname()})"[:200])
+        client = await connect(identity=client_identity("enforce act", local))
         target = investigations.record_of(slug, parsed)
         try:
             signer = await investigations.signer_for(client, slug, parsed, user)
-            result = await investigations.act(
-                client, slug, parsed, request_id=rid, wait=seconds, signer=signer, seal=seal
-            )
-        except (investigations.NoUser, identity.KeyError_, sealing.NoSealingKey) as e:
+            result = await investigations.act(client, slug, parsed, request_id=rid, wait=seconds, signer=signer)
+        except (investigations.NoUser, identity.KeyError_, sealing.NoSealingKey, investigations.CannotReseal) as e:
             raise Failure(str(e)) from None
         except investigations.Pending as p:
             where = "accepted by the record, not yet completed" if p.accepted else "no worker has taken it yet"
@@ -375,9 +374,25 @@ def sign(
         raise Failure(str(e)) from None
     if signer is None:
         raise Failure(f"no key of {'user ' + repr(user) if user else 'a user for ' + repr(actor)} on this machine")
+    if investigations.may_seal(parsed):
+        parsed = _run(_sealed_here(slug, parsed, signer, "enforce sign"))
     signed = investigations.signed_payload(slug, parsed, rid, signer)
     err.print(plain(f"{action} for {investigations.record_of(slug, parsed)}, signed by {signer.user}"))
     print(json.dumps(signed, ensure_ascii=False, separators=(",", ":")))
+
+
+async def _sealed_here(slug: str, parsed, signer: identity.User, command: str):
+    """The action with its content between authorities sealed on this machine: who it goes to (and sealed
+    evidence to re-seal) is read from the case's record."""
+    client = await connect(identity=client_identity(command, signer))
+    try:
+        return await investigations.sealed(client, slug, parsed, signer)
+    except (sealing.NoSealingKey, investigations.CannotReseal) as e:
+        raise Failure(str(e)) from None
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise Failure(await _missing(client, slug, workflow_id(slug))) from None
+        raise Failure(f"{parsed.name}: {e.message}") from None
 
 
 @app.command()
@@ -461,9 +476,23 @@ def timeline(
         if output == Output.JSON:
             out.print_json(json.dumps([e.model_dump(mode="json") for e in found]))
         else:
-            views.print_timeline(out, found)
+            reader = _reader(as_party, slug)
+
+            def content(e) -> str | None:
+                text = investigations.sealed_content(e)
+                return None if text is None else investigations.open_text(text, reader, as_party)
+
+            views.print_timeline(out, found, content)
 
     _run(go())
+
+
+def _reader(party: str | None, slug: str) -> identity.User | None:
+    """This machine's user for `party`, whose key opens what is sealed for it (None: no key here)."""
+    try:
+        return identity.user_for(party, case=slug) if party else None
+    except identity.KeyError_ as e:
+        raise Failure(str(e)) from None
 
 
 def _day(text: str | None, option: str):

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from activities import markdown as md
 from domain import events as ev
+from domain import sealed
 from domain.procedure import AuthorityDef, Procedure, load_procedure
 from domain.state import InvestigationState, NoticeRecord
 from enforce.views import plain
@@ -177,11 +178,17 @@ def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
         case "StepRecorded":
             what = e.label[:1].upper() + e.label[1:] + (f" {e.subject}" if e.subject else "")
             to = f" to {names.shorts(e.to)}" if e.to else ""
-            return what + to + (f" ({e.statute})" if e.statute else "") + (f": {e.summary}" if e.summary else "")
+            summary = sealed.shown(e.summary)
+            return what + to + (f" ({e.statute})" if e.statute else "") + (f": {summary}" if summary else "")
         case "DeadlineElapsed":
             return f"Period ended: {d(e.deadline_id)} ({e.consequence})"
     fields = e.model_dump(mode="json", exclude={"seq", "on", "by", "type"})
-    details = ", ".join(f"{k} {v}" for k, v in fields.items() if isinstance(v, str | int) and v not in ("", None))
+    # Sealed content (evidence, messages) is shown as whom it is sealed for: a report is not read with a key.
+    details = ", ".join(
+        f"{k} {sealed.shown(v) if isinstance(v, str) else v}"
+        for k, v in fields.items()
+        if isinstance(v, str | int) and v not in ("", None)
+    )
     return f"{e.type}" + (f": {details}" if details else "")
 
 
@@ -394,7 +401,7 @@ def report_context(
                 "by": names.short(e.by),
                 "label": e.label[:1].upper() + e.label[1:] + (f" {e.subject}" if e.subject else ""),
                 "statute": e.statute,
-                "text": e.summary,
+                "text": sealed.shown(e.summary),
             }
             for e in events
             if isinstance(e, ev.StepRecorded)

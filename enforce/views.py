@@ -7,7 +7,7 @@ carriage return) shown as `\\x1b`, never sent to the terminal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from rich.console import Console
@@ -147,6 +147,13 @@ def event_line(e: Event) -> str:
     return f"{e.seq:>4}  {e.on.date().isoformat()}  {event_name(e):<26} by {e.by:<10} {detail}".rstrip()
 
 
-def print_timeline(console: Console, events: Sequence[Event]) -> None:
+def print_timeline(
+    console: Console, events: Sequence[Event], content: Callable[[Event], str | None] | None = None
+) -> None:
+    """One line per event; `content` gives the sealed content an event carries as this reader sees it (opened,
+    or a marker), printed on a line of its own below it."""
     for e in events:
         console.print(plain(event_line(e)), highlight=False)
+        shown = content(e) if content else None
+        if shown is not None:
+            console.print(plain("      " + shown), highlight=False)

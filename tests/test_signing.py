@@ -18,7 +18,7 @@ from domain.actions import ACTIONS, parse_action
 from domain.case import RESPONDENT
 from domain.chain import export_lines
 from domain.signing import KeyEntry
-from enforce import identity, investigations, settings
+from enforce import identity, investigations, sealing, settings
 from tests.conftest import OUTSIDER
 from tests.live import enforce, open_case, settle
 from workflows.messages import workflow_id
@@ -85,7 +85,15 @@ class Case:
         return found
 
     def action(self, name: str, by: str):
-        return parse_action(name, {"by": by, **FIELDS[name]})
+        """The act, its content between authorities sealed for them as `enforce act` seals it."""
+        parsed = parse_action(name, {"by": by, **FIELDS[name]})
+        field = {"record-evidence": "description", "message": "text"}.get(name)
+        if field is None:
+            return parsed
+        parties = dict.fromkeys([by, *getattr(parsed, "scope", []), *getattr(parsed, "to", [])])
+        return parsed.model_copy(
+            update={field: sealing.seal(getattr(parsed, field), parties, investigations._keyring())}
+        )
 
     def payload(self, name: str, by: str, user: identity.User, request_id: str | None = None) -> tuple[str, dict]:
         rid = request_id or f"r-{uuid.uuid4().hex[:12]}"
@@ -287,7 +295,7 @@ async def test_an_export_verifies_against_the_keyring_and_a_forgery_is_named_by_
         assert acted.returncode == 0, acted.stderr
     # Temporal's history names who sent each act (an unauthenticated label; the signature is what counts).
     history = (await case.client.get_workflow_handle(workflow_id(case.slug)).fetch_history()).to_json()
-    assert "dev-opc for opc (enforce act, " in history and "dev-oipc-bc for oipc-bc (enforce act, " in history
+    assert "opc:dev-opc (enforce act) " in history and "oipc-bc:dev-oipc-bc (enforce act) " in history
 
     out = tmp_path / "record.jsonl"
     exported = await enforce(cli_env, "export", case.slug, "--out", str(out))

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.store import APPEND_RETRY, APPEND_TIMEOUT, AppendInput, StoredEvent, append_events
     from domain import events as ev
     from domain import signing
-    from domain.actions import CASE, New, explain, parse_action
+    from domain.actions import CASE, New, explain, parse_action, unsealed
     from domain.clock import CaseClock
     from domain.errors import Rejected
     from domain.investigation import Investigation
@@ -74,6 +74,9 @@ AUTHENTICATED = "authenticated-batches"
 SIGNED = "signed-acts"
 # From this patch on, a record copies its events to the event store; histories from before it replay without.
 EVENT_STORE = "event-store"
+# A record started from this patch on refuses content between authorities (evidence, messages) that arrives
+# unsealed; a record started before it goes on as it began (validators do not run on replay).
+SEALED_CONTENT = "sealed-content"
 JSON = b"json/plain"
 
 
@@ -156,6 +159,7 @@ class CaseRecord:
         # Set when the store refuses this record's events (an alarm): the run stops copying.
         self.refused = False
         self.indexed = workflow.info().typed_search_attributes.get(sa.PROCEDURE) is not None
+        self.seals = workflow.patched(SEALED_CONTENT)
 
     def now(self) -> datetime:
         return self.clock.case_time(workflow.now())
@@ -314,6 +318,9 @@ class CaseRecord:
             raise e from None
         self._signed(name, action, fields, signature, with_keyring=True)
         pure(self.inv.validate, action, self.now())
+        why = unsealed(action, self.inv.state) if self.seals else None
+        if why is not None:
+            raise Rejected(f"{name[:ID_MAX]}: {why}")
 
     def _actor(self, args: Sequence[RawValue]) -> str | None:
         try:

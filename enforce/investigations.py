@@ -202,8 +202,8 @@ async def sealed(client: Client, slug: str, action: Action, signer: identity.Use
 
 def _resealed(view, action: ShareEvidence, signer: identity.User) -> ShareEvidence:
     item = next((x for x in view.evidence if x.evidence_id == action.evidence_id), None)
-    if action.sealed or item is None or not sealed_text.is_sealed(item.description):
-        return action
+    if action.sealed or item is None or item.authority != action.by or not sealed_text.is_sealed(item.description):
+        return action  # nothing to re-seal, or not the holder's to share: the record says why
     to = [a for a in view.authorities if a != action.by] if "all" in action.shared_with else action.shared_with
     again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring())
     if again is None:

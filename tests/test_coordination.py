@@ -9,7 +9,7 @@ import pytest
 
 from domain import events as ev
 from domain.errors import Rejected
-from enforce import codec, investigations
+from enforce import codec, identity, investigations, sealing
 from tests.live import action, failed_tasks, settle
 from tests.test_clocks import advance_to
 
@@ -84,7 +84,10 @@ async def test_a_message_between_authorities_is_delivered_and_recorded(running, 
     [sent] = [e for e in events if isinstance(e, ev.MessageSent)]
     [served] = [e for e in events if isinstance(e, ev.NoticeServed) and e.kind == "message"]
     assert sent.to == ["cai-qc"] and served.to.id == "cai-qc" and served.cause == sent.seq
-    assert "We aim to circulate" in codec.read_file(data_dir / "outbox" / "cai-qc" / f"{served.notice_id}.md").decode()
+    # The text is sealed for the sender and the addressees: the notice says so, the addressee's key opens it.
+    notice = codec.read_file(data_dir / "outbox" / "cai-qc" / f"{served.notice_id}.md").decode()
+    assert "We aim to circulate" not in notice and "sealed for cai-qc, opc" in notice
+    assert sealing.open_sealed(sent.text, identity.user_for("cai-qc")) == "We aim to circulate the draft in January."
     assert [m.subject for m in (await investigations.state(client, slug, "oipc-bc")).state.messages] == []
     with pytest.raises(Rejected, match="'ftc' is not an authority of this case"):
         await investigations.act(client, slug, action("message", by="opc", to=["ftc"], subject="s", text="t"))

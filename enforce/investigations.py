@@ -162,10 +162,12 @@ def signed_payload(slug: str, action: Action, request_id: str, user: identity.Us
     return {**fields, SIGNATURE: signed.model_dump(mode="json")}
 
 
-def _keyring() -> list:
-    """The public keys to seal for: the keyring file's, and any this process made for itself."""
+def _keyring(signer: identity.User | None = None) -> list:
+    """The public keys to seal for: the keyring file's, any this process made for itself, and the signer's own
+    (the sender always reads what it sent, whatever keyring this machine was given)."""
     path = identity.keyring_file()
-    return [*(identity.read_keyring(path) if path.exists() else []), *workflow_keyring.entries()]
+    own = [signer.entry()] if signer is not None else []
+    return [*(identity.read_keyring(path) if path.exists() else []), *workflow_keyring.entries(), *own]
 
 
 def may_seal(action: Action) -> bool:
@@ -197,7 +199,7 @@ async def sealed(client: Client, slug: str, action: Action, signer: identity.Use
     text = getattr(action, field)
     if sealed_text.is_sealed(text):
         return action  # sealed by the caller already; the record checks whom for
-    return action.model_copy(update={field: sealing.seal(text, dict.fromkeys(parties), _keyring())})
+    return action.model_copy(update={field: sealing.seal(text, dict.fromkeys(parties), _keyring(signer))})
 
 
 def _resealed(view, action: ShareEvidence, signer: identity.User) -> ShareEvidence:
@@ -205,7 +207,7 @@ def _resealed(view, action: ShareEvidence, signer: identity.User) -> ShareEviden
     if action.sealed or item is None or item.authority != action.by or not sealed_text.is_sealed(item.description):
         return action  # nothing to re-seal, or not the holder's to share: the record says why
     to = [a for a in view.authorities if a != action.by] if "all" in action.shared_with else action.shared_with
-    again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring())
+    again = sealing.reseal(item.description, signer, [a for a in to if a != action.by], _keyring(signer))
     if again is None:
         raise CannotReseal(
             f"evidence {action.evidence_id} is sealed and {signer.user}'s key does not open it: a user of its "

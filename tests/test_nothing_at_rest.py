@@ -83,13 +83,17 @@ async def test_nothing_of_the_case_on_disk_after_a_live_and_a_simulated_run(tmp_
                 break
         simulated = cli(data, port, "simulate", str(casefile), "-o", "json")
         assert simulated.returncode == 0, simulated.stderr
-        assert words["recommendation"] in simulated.stdout and words["evidence"] in simulated.stdout
+        assert words["recommendation"] in simulated.stdout
+        # Its evidence sealed by the simulation's own users, for keys kept nowhere once it ends.
+        assert words["evidence"] not in simulated.stdout and '"description": "sealed:1:' in simulated.stdout
 
         # The same strings, shown to a holder of the key set.
         show = cli(data, port, "show", slug, "-o", "json")
         report = cli(data, port, "report", slug)
         assert show.returncode == 0 and report.returncode == 0, show.stderr + report.stderr
-        assert words["email"] in show.stdout and words["evidence"] in show.stdout
+        assert words["email"] in show.stdout and words["evidence"] not in show.stdout
+        as_opc = cli(data, port, "show", slug, "--as", "opc", "-o", "json")  # its holder's key opens the evidence
+        assert as_opc.returncode == 0 and words["evidence"] in as_opc.stdout, as_opc.stderr
         assert NAME in report.stdout and words["recommendation"] in report.stdout
         rows = json.loads(cli(data, port, "notices", slug, "-o", "json").stdout)
         [findings] = [r for r in rows if r["kind"] == "report-of-findings" and r["to"] == "respondent"]

@@ -29,6 +29,7 @@ from domain.events import AnyEvent
 from domain.procedure import Procedure
 from domain.state import DeadlineState, InvestigationState, Track
 from enforce import codec, identity, investigations, keys, settings
+from enforce.connect import client_identity
 from workflows import keyring as workflow_keyring
 
 # Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
@@ -170,7 +171,10 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server(), data_converter=converter, runtime=quiet_runtime()
+        test_server_existing_path=test_server(),
+        data_converter=converter,
+        runtime=quiet_runtime(),
+        identity=client_identity("enforce simulate"),
     )
     try:
         queue = f"simulate-{case.slug}"

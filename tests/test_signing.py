@@ -387,3 +387,15 @@ async def test_a_signed_record_replays_whatever_the_keyring_says_now(case: Case)
     finally:
         identity.install()
     assert replayed.replay_failure is None, replayed.replay_failure
+
+
+@pytest.mark.parametrize("name", ["j.doe", "x" * 100])
+def test_a_client_identity_names_user_party_and_command_in_one_bounded_line(name):
+    from domain.limits import CLIENT_IDENTITY_MAX
+    from enforce.connect import client_identity, worker_identity
+
+    user = identity.generate(name, "opc")
+    said = client_identity("enforce act", user)
+    assert said.startswith(f"opc:{name} (enforce act) {os.getpid()}@")
+    assert len(said) <= CLIENT_IDENTITY_MAX and "\n" not in said
+    assert worker_identity().startswith("enforce worker ") and f"{os.getpid()}@" in worker_identity()

@@ -985,11 +985,13 @@ ACTIONS: dict[str, type[Action]] = {
 
 # Content shared between authorities is the free text an action addresses to some authorities of the case and
 # not to the others nor the respondent: a record-evidence's `description` (for its holder and its scope), a
-# message's `text` (for its sender and `to`), and a procedure step's `summary` when the step names authorities
-# `to` (a GDPR request for mutual assistance). It is sealed on the sender's machine for those parties
-# (enforce.sealing); the record keeps its envelope and, in clear, what the workflows need: who, to whom, the
-# purpose, the subject, the hash. What every authority of the case and the respondent read (findings,
-# reports, representations, orders, reasons, comments on the findings) is not content of this kind.
+# message's `text` (for its sender and `to`), a procedure step's `summary` when the step names authorities
+# `to` (a GDPR request for mutual assistance), and the summary of a step that replies to such a step by its
+# subject (the reply to request MA-1: for the replier and those the request was between). It is sealed on the
+# sender's machine for those parties (enforce.sealing); the record keeps its envelope and, in clear, what the
+# workflows need: who, to whom, the purpose, the subject, the hash. What every authority of the case and the
+# respondent read (findings, reports, representations, orders, reasons, comments on the findings) is not
+# content of this kind.
 def content_of(action: Action, s: InvestigationState) -> tuple[str, list[str]] | None:
     """The field of `action` that is content between authorities, and the parties it is sealed for (the
     sender first); None for an action that carries none. `Rejected` when it names a party the case lacks."""
@@ -997,8 +999,13 @@ def content_of(action: Action, s: InvestigationState) -> tuple[str, list[str]] |
         return "description", [action.by, *_authorities_named(s, "scope", action.scope, action.by)]
     if isinstance(action, SendMessage):
         return "text", [action.by, *_authorities_named(s, "to", action.to, action.by)]
-    if isinstance(action, ProcedureStep) and action.to and action.summary:
-        return "summary", [action.by, *_authorities_named(s, "to", action.to, action.by)]
+    if isinstance(action, ProcedureStep) and action.summary:
+        if action.to:
+            return "summary", [action.by, *_authorities_named(s, "to", action.to, action.by)]
+        # A reply to such a step (provide-mutual-assistance, subject MA-1): for those the request was between.
+        asked = next((x for x in reversed(s.steps) if action.subject and x.subject == action.subject and x.to), None)
+        if asked is not None:
+            return "summary", list(dict.fromkeys([action.by, asked.by, *asked.to]))
     return None
 
 

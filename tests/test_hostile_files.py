@@ -323,9 +323,11 @@ async def test_a_refused_case_file_starts_no_workflow(dev_env, data_dir, tmp_pat
 
 
 def _limit(info) -> int | None:
+    """A text field's limit in clear: TEXT_MAX for content that may arrive sealed (limits.Content), whose
+    envelope may be longer (SEALED_MAX)."""
     for m in info.metadata:
         if getattr(m, "max_length", None) is not None:
-            return m.max_length
+            return limits.TEXT_MAX if m.max_length == limits.SEALED_MAX else m.max_length
     return None
 
 
@@ -390,6 +392,23 @@ def test_a_text_one_over_its_limit_is_refused(name, field, limit):
     with pytest.raises(BadInput) as caught:
         parse_action(name, {**at, field: "a" * (limit + 1)})
     assert str(caught.value) == f"{name}: {field}: at most {limit} characters"
+
+
+@pytest.mark.parametrize(
+    ("name", "field"), [("record-evidence", "description"), ("message", "text"), ("step", "summary")]
+)
+def test_content_in_its_envelope_may_be_longer_than_its_text_and_is_held_to_its_own_limit(name, field):
+    """A text at TEXT_MAX, sealed for the most recipients a list holds, fits SEALED_MAX; beyond it, refused."""
+    from enforce import sealing
+    from enforce.identity import generate
+
+    entries = [generate(f"u{i}", f"a{i}").entry() for i in range(limits.LIST_MAX)]
+    envelope = sealing.seal("a" * limits.TEXT_MAX, [e.party for e in entries], entries)
+    assert limits.TEXT_MAX < len(envelope) <= limits.SEALED_MAX
+    parse_action(name, {**_valid(name), field: envelope})
+    with pytest.raises(BadInput) as caught:
+        parse_action(name, {**_valid(name), field: envelope + "a" * (limits.SEALED_MAX - len(envelope) + 1)})
+    assert str(caught.value) == f"{name}: {field}: at most {limits.SEALED_MAX} characters"
 
 
 @pytest.mark.parametrize("name,field,limit", LIST_FIELDS, ids=[f"{a}.{f}" for a, f, _ in LIST_FIELDS])

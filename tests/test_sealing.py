@@ -262,3 +262,20 @@ async def test_enforce_sign_seals_and_show_and_timeline_open_only_with_the_party
     with pytest.raises(Rejected, match="scope: 'ftc' is not an authority of this case"):
         bad = action("record-evidence", by="opc", description="d", purpose="p", scope=["ftc"])
         await investigations.act(client, slug, bad)
+
+
+async def test_the_gdpr_simulation_seals_its_mutual_assistance_and_still_reaches_its_final_decision(tmp_path):
+    """The shipped GDPR case, simulated with the simulation's own keys: each request for mutual assistance and
+    the reply to it are sealed for the authorities they are between, and nothing else is."""
+    from tests.casefiles import ROOT, simulate_text
+
+    text = (ROOT / "cases" / "lumen-social.toml").read_text()
+    result = await simulate_text(text, tmp_path)
+    assert result.stage == "closed"
+    steps = {(e.step, e.subject): e for e in result.events if e.type == "StepRecorded"}
+    assert sealed_text.recipients(steps["request-mutual-assistance", "MA-1"].summary) == ["cnil-fr", "dpc-ie"]
+    assert sealed_text.recipients(steps["request-mutual-assistance", "MA-2"].summary) == ["dpc-ie", "garante-it"]
+    assert sealed_text.recipients(steps["provide-mutual-assistance", "MA-1"].summary) == ["cnil-fr", "dpc-ie"]
+    others = [e for (step, _), e in steps.items() if "mutual-assistance" not in step and e.summary]
+    assert others and not any(sealed_text.is_sealed(e.summary) for e in others)
+    assert "Whether Lumen Social has stopped profiling" not in result.model_dump_json()

@@ -236,11 +236,13 @@ def sealed_content(e) -> str | None:
 
 
 def opened(view: StateView, user: identity.User | None, reader: str | None = None) -> StateView:
-    """The view with the sealed evidence `user`'s own key opens shown in clear; the rest as a marker."""
+    """The view with the sealed content (evidence, steps' summaries) `user`'s own key opens shown in clear; the
+    rest as a marker."""
     evidence = [
         x.model_copy(update={"description": open_text(x.description, user, reader)}) for x in view.state.evidence
     ]
-    return view.model_copy(update={"state": view.state.model_copy(update={"evidence": evidence})})
+    steps = [x.model_copy(update={"summary": open_text(x.summary, user, reader)}) for x in view.state.steps]
+    return view.model_copy(update={"state": view.state.model_copy(update={"evidence": evidence, "steps": steps})})
 
 
 async def act(

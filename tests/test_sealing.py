@@ -279,3 +279,13 @@ async def test_the_gdpr_simulation_seals_its_mutual_assistance_and_still_reaches
     others = [e for (step, _), e in steps.items() if "mutual-assistance" not in step and e.summary]
     assert others and not any(sealed_text.is_sealed(e.summary) for e in others)
     assert "Whether Lumen Social has stopped profiling" not in result.model_dump_json()
+
+    # The report, which no key reads, names whom they are sealed for and prints no envelope.
+    from datetime import date
+
+    from domain.procedure import load_procedure
+    from enforce.paperwork import render_report
+
+    for fmt in ("md", "html"):
+        report = render_report(result.state, result.events, load_procedure("eu-gdpr", on=date(2025, 9, 1)), fmt)
+        assert "sealed:1:" not in report and "sealed for cnil-fr, dpc-ie" in report, fmt

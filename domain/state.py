@@ -234,6 +234,14 @@ class InvestigationState(Frozen):
         return [a for a, t in self.tracks.items() if t.status != TrackStatus.CLOSED]
 
     @property
+    def stage_name(self) -> str:
+        """The stage as people read it: a procedure of its own steps is at its phase, in its own words
+        (`draft-decision`, `dispute-resolution`, `final-decision` in the GDPR's), until it closes."""
+        if self.stage == Stage.CLOSED or not self.phase:
+            return self.stage.value if self.stage else "opening"
+        return self.phase
+
+    @property
     def awaiting_party(self) -> str:
         """Whose move it is: an authority id, `respondent`, `authorities`, or `none`."""
         if self.stage in (None, Stage.CLOSED):

@@ -18,6 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
+from domain.policy import acted_late
 from enforce import dev, figures, identity, investigations, logs, paperwork, sealing, settings, users, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, connect
@@ -421,22 +422,28 @@ def simulate(
             except sim.SimulationError as e:
                 raise Failure(str(e)) from None
         if output == Output.JSON:
-            out.print_json(json.dumps(simulation_json(result)))
+            out.print_json(json.dumps(simulation_json(result, procedure)))
             return
         views.print_timeline(out, result.events)
-        out.print(views.deadlines_table(result.deadlines, None, "Deadlines"))
-        out.print(views.tracks_table(result.state))
+        late = acted_late(procedure, result.deadlines, result.events)
+        out.print(views.deadlines_table(result.deadlines, None, "Deadlines", late))
+        out.print(views.tracks_table(result.state, procedure))
         out.print(plain("stage: ") + plain(result.stage, "bold"))
 
     _run(go())
 
 
-def simulation_json(result) -> dict:
+def simulation_json(result, procedure) -> dict:
+    late = acted_late(procedure, result.deadlines, result.events)
     return {
         "slug": result.slug,
         "stage": result.stage,
         "events": [e.model_dump(mode="json") for e in result.events],
-        "deadlines": [{**d.model_dump(mode="json", exclude={"version"}), "status": d.label} for d in result.deadlines],
+        "deadlines": [
+            {**d.model_dump(mode="json", exclude={"version"}), "status": d.label}
+            | ({"done_late_on": late[d.deadline_id].on.date().isoformat()} if d.deadline_id in late else {})
+            for d in result.deadlines
+        ],
         "tracks": {a: t.model_dump(mode="json") for a, t in result.tracks.items()},
     }
 

@@ -26,7 +26,8 @@ from rich.text import Text
 
 from activities import markdown as md
 from domain import events as ev
-from domain.procedure import AuthorityDef, Procedure, load_procedure
+from domain.policy import acted_late, status_with_lateness
+from domain.procedure import AuthorityDef, Procedure, load_procedure, role_in, terms_of
 from domain.state import InvestigationState, NoticeRecord
 from enforce.views import plain
 
@@ -188,7 +189,7 @@ def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
 # ---------------------------------------------------------------- the report
 
 
-def _deadline_history(did: str, events: Sequence[ev.Event]) -> list[str]:
+def _deadline_history(did: str, events: Sequence[ev.Event], late: ev.Event | None = None) -> list[str]:
     out = []
     for e in events:
         if getattr(e, "deadline_id", None) != did or not e.type.startswith("Deadline"):
@@ -211,6 +212,8 @@ def _deadline_history(did: str, events: Sequence[ev.Event]) -> list[str]:
                 out.append(f"cancelled on {on} ({e.reason})")
             case "DeadlineElapsed":
                 out.append(f"ended ({on}): {e.consequence}")
+    if late is not None:
+        out.append(f"done late on {_day(late.on)}")
     return out
 
 
@@ -346,6 +349,7 @@ def report_context(
     ]
 
     deadlines = sorted(state.deadlines.values(), key=lambda d: (d.trigger, d.deadline_id))
+    late = acted_late(procedure, deadlines, events) if procedure is not None else {}
     deadline_rows = [
         {
             "summary": d.summary,
@@ -353,8 +357,8 @@ def report_context(
             "statute": d.statute,
             "trigger": d.trigger.isoformat(),
             "due": d.due.isoformat(),
-            "label": d.label,
-            "history": _deadline_history(d.deadline_id, events),
+            "label": status_with_lateness(d, late.get(d.deadline_id)),
+            "history": _deadline_history(d.deadline_id, events, late.get(d.deadline_id)),
         }
         for d in deadlines
     ]
@@ -429,26 +433,12 @@ def report_context(
     }
 
 
-_TERMS = {
-    "report": "Report of findings",
-    "lead": "lead",
-    "concerned": "co-investigator",
-    "board": "board",
-    "respondent": "respondent",
-    "authorities": "authorities",
-}
-
-
 def _terms(procedure: Procedure | None) -> dict[str, str]:
-    return _TERMS | (procedure.terms if procedure else {})
+    return terms_of(procedure)
 
 
 def _role(aid: str, state: InvestigationState, procedure: Procedure | None) -> str:
-    terms = _terms(procedure)
-    if aid == state.lead:
-        return terms["lead"]
-    auth = procedure.authorities.get(aid) if procedure else None
-    return terms["board"] if auth is not None and auth.role == "board" else terms["concerned"]
+    return role_in(aid, state.lead, procedure)
 
 
 def _steps_overview(

@@ -17,6 +17,7 @@ import asyncio
 import json
 import re
 import sys
+import tomllib
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
@@ -92,6 +93,7 @@ def _iso(moment: datetime) -> str:
 def build_query(
     *,
     stages: list[str] | None = None,
+    procedure: str | None = None,
     authority: str | None = None,
     due_before: datetime | None = None,
     awaiting: str | None = None,
@@ -112,6 +114,8 @@ def build_query(
             parts.append(f"{sa.INVESTIGATION_STAGE.name} = {quote(stages[0])}")
         else:
             parts.append(f"{sa.INVESTIGATION_STAGE.name} IN ({', '.join(quote(s) for s in stages)})")
+    if procedure:
+        parts.append(f"{sa.PROCEDURE.name} = {quote(procedure)}")
     if authority:
         parts.append(f"{sa.AUTHORITIES.name} = {quote(authority)}")
     if due_before is not None:
@@ -208,9 +212,17 @@ def table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _stages() -> list[str]:
+    """The stages a case is listed at: the common ones, and the phases of the shipped procedures of their own
+    steps (a GDPR case is at `draft-decision`, `dispute-resolution`, ...), in every version of each."""
+    from domain.procedure import PROCEDURES_DIR
     from domain.state import Stage
 
-    return [s.value for s in Stage]
+    known = [s.value for s in Stage]
+    for path in sorted(PROCEDURES_DIR.iterdir()):
+        if path.name.endswith(".toml"):
+            phases = tomllib.loads(path.read_text()).get("phases", [])
+            known += [p for p in phases if isinstance(p, str) and p not in known]
+    return known
 
 
 async def _connect():
@@ -255,6 +267,10 @@ def list_cases(
         list[str] | None,
         typer.Option("--stage", "-s", help="Only cases in this stage (repeat for several), e.g. `escalation`."),
     ] = None,
+    procedure: Annotated[
+        str | None,
+        typer.Option("--procedure", "-p", help="Only cases under this procedure, e.g. `eu-gdpr` (the GDPR's)."),
+    ] = None,
     authority: Annotated[str | None, typer.Option("--authority", "-a", help="Only cases this authority is in.")] = None,
     respondent: Annotated[
         str | None,
@@ -287,7 +303,7 @@ def list_cases(
 
     Filters combine (AND). Without `--open`/`--closed` both open and closed cases are listed.
 
-    Example: `enforce list --stage escalation --due-within 14d -o json`
+    Example: `enforce list --stage escalation --due-within 14d -o json`, `enforce list --procedure eu-gdpr`
     """
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -298,6 +314,15 @@ def list_cases(
         for s in stage:
             if s not in known:
                 _fail(f"--stage: unknown stage {s!r}; one of {', '.join(known)}", 2)
+    if procedure is not None:
+        from domain.procedure import known_procedures
+
+        if procedure not in known_procedures():
+            _fail(
+                f"--procedure: unknown procedure {procedure!r}; one of {', '.join(known_procedures())} "
+                f"(one kept beside its case files: -q 'Procedure = \"{procedure}\"')",
+                2,
+            )
     due_before = None
     if due_within is not None:
         try:
@@ -306,6 +331,7 @@ def list_cases(
             _fail(f"--due-within: {due_within!r} is not a duration; use e.g. 14d, 2w or 36h", 2)
     q = build_query(
         stages=stage,
+        procedure=procedure,
         authority=authority,
         due_before=due_before,
         awaiting=awaiting,

@@ -382,21 +382,77 @@ def sign(
 
 
 @app.command()
-def actions() -> None:
-    """List the actions of the vocabulary, who may take them, and their fields.
+def actions(
+    procedure_id: Annotated[
+        str | None,
+        typer.Option(
+            "--procedure",
+            "-p",
+            help="Only what a case under this procedure may do: its actions, its steps and its authorities' ids.",
+        ),
+    ] = None,
+) -> None:
+    """List the actions of the vocabulary, who may take them, and their fields. With `--procedure`, what a case
+    file under that procedure may write: the common actions it keeps, its own steps (`action = "<step>"`), with
+    who takes each, when and its fields, and the ids of its authorities.
 
-    Example: `enforce actions`
+    Example: `enforce actions`, `enforce actions --procedure eu-gdpr`
     """
-    from domain.actions import ACTIONS
+    from domain.actions import ACTIONS, ProcedureStep
+    from domain.procedure import known_procedures, load_procedure, role_in
 
+    procedure = None
+    if procedure_id is not None:
+        try:
+            procedure = load_procedure(procedure_id)
+        except KeyError:
+            raise Failure(
+                f"--procedure: unknown procedure {procedure_id!r}; one of {', '.join(known_procedures())}", 2
+            ) from None
+        except DataError as e:
+            raise Failure(str(e), 2) from None
     table = Table(title="Actions (enforce act, update names, case-file steps)", title_justify="left")
     for col in ("action", "record", "who", "fields", "what it does"):
         table.add_column(col)
     for name, cls in ACTIONS.items():
+        if procedure is not None and (
+            (procedure.actions is not None and name not in procedure.actions)
+            or (procedure.steps and cls is ProcedureStep)
+        ):
+            continue
         fields = [f if info.is_required() else f"[{f}]" for f, info in cls.model_fields.items() if f != "by"]
         who = " or ".join(cls.actors).replace("self", "the track's authority")
         table.add_row(plain(name), plain(cls.runs_in), plain(who), plain(", ".join(fields)), plain(cls.help))
     out.print(table)
+    if procedure is None:
+        return
+    if procedure.steps:
+        steps = Table(
+            title=f"Steps of {procedure.id} (a case file's `action`; `enforce act <slug> <step>`)", title_justify="left"
+        )
+        for col in ("step", "by", "when (phases)", "fields", "what it records"):
+            steps.add_column(col)
+        for key, spec in procedure.steps.items():
+            if spec.by == ["system"]:
+                continue
+            what = f"{spec.label} ({spec.statute})" if spec.statute else spec.label
+            steps.add_row(
+                plain(key),
+                plain(" or ".join(spec.by)),
+                plain(", ".join(spec.phases) or "any time"),
+                plain(", ".join(spec.requires) or "none"),
+                plain(f"{what}. {spec.help}".strip()),
+            )
+        out.print(steps)
+        done = [f"{s.label} ({key})" for key, s in procedure.steps.items() if s.by == ["system"]]
+        out.print(plain("Recorded by the record itself when a period ends: " + "; ".join(done)))
+    who = Table(title=f"Authorities of {procedure.id} (`lead`, `authorities`, a step's `by`)", title_justify="left")
+    for col in ("id", "name", "part", "acts in"):
+        who.add_column(col)
+    for aid, auth in procedure.authorities.items():
+        part = role_in(aid, "", procedure) if auth.role == "board" else "lead, or concerned"
+        who.add_row(plain(aid), plain(auth.name), plain(part), plain(", ".join(auth.phases) or "any phase"))
+    out.print(who)
 
 
 @app.command()

@@ -5,6 +5,8 @@ the procedure's own steps, and what a procedure file is checked for when it is r
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, time, timedelta
@@ -579,3 +581,187 @@ def test_a_period_ends_on_the_first_working_day_from_its_last_day(trigger, rule,
     due = due_date(r, trigger, GDPR.calendars)
     assert due >= last and not cal.is_holiday(due) and due.weekday() < 5
     assert all(cal.is_holiday(last + timedelta(days=i)) for i in range((due - last).days))
+
+
+# ------------------------------------------------------------------ a real case: WhatsApp Ireland (EDPB BD 1/2021)
+
+REAL_CASE = ROOT / "cases" / "whatsapp-ie.toml"
+OBJECTORS = ["bfdi-de", "lfdi-de-bw", "cnil-fr", "garante-it", "naih-hu", "ap-nl", "uodo-pl", "cnpd-pt"]
+
+# (rule, trigger, due, status, the reasoning), each worked out by hand under Regulation 1182/71 Art. 3.
+REAL_CLOCKS = [
+    (
+        "objections",
+        date(2020, 12, 24),
+        date(2021, 1, 21),
+        "elapsed",
+        "draft decision Thu 24 Dec 2020 + 4 weeks: Thu 21 Jan 2021, an Irish working day; the window closed with "
+        "eight objections in it (objections-received), so no deemed agreement",
+    ),
+    (
+        "binding-decision",
+        date(2021, 6, 3),
+        date(2021, 8, 3),
+        "met",
+        "referral Thu 3 Jun 2021 + 1 month: Sat 3 Jul, so Mon 5 Jul 2021 (first working day); extended by a "
+        "further month, counted from the referral: Tue 3 Aug 2021, an EDPB working day; met on Wed 28 Jul",
+    ),
+    (
+        "final-decision",
+        date(2021, 7, 29),
+        date(2021, 8, 30),
+        "met",
+        "notified Thu 29 Jul 2021 + 1 month: Sun 29 Aug, so Mon 30 Aug 2021, an Irish working day (the August "
+        "bank holiday was Mon 2 Aug); met by the final decision of Fri 20 Aug",
+    ),
+]
+
+
+async def test_the_real_whatsapp_case_simulates_to_its_real_outcome_on_its_real_dates(tmp_path):
+    result = await simulate_text(REAL_CASE.read_text(), tmp_path)
+    assert result.stage == "closed"
+    got = [(d.rule, d.trigger, d.due, d.status) for d in result.deadlines]
+    assert got == [c[:4] for c in REAL_CLOCKS], "\n".join(c[4] for c in REAL_CLOCKS)
+    binding = next(d for d in result.deadlines if d.rule == "binding-decision")
+    assert binding.initial_due == date(2021, 7, 5) and binding.extensions == 1
+    # The record's own dates are the public record's: each step on its day, the window closing the day after
+    # its last day, nothing the engine moved.
+    dated = [(e.name, e.by, e.on.date()) for e in result.events if isinstance(e, ev.StepRecorded)]
+    assert dated == [
+        ("DraftDecisionCirculated", "dpc-ie", date(2020, 12, 24)),
+        *[("ObjectionRaised", a, date(2021, 1, 21)) for a in OBJECTORS],
+        ("ObjectionPeriodClosed", "system", date(2021, 1, 22)),
+        ("ReferredToBoard", "dpc-ie", date(2021, 6, 3)),
+        ("BindingDecisionAdopted", "edpb", date(2021, 7, 28)),
+        ("BindingDecisionNotified", "edpb", date(2021, 7, 29)),
+        ("FinalDecisionAdopted", "dpc-ie", date(2021, 8, 20)),
+        ("FinalDecisionNotified", "dpc-ie", date(2021, 9, 2)),
+        ("CaseClosed", "dpc-ie", date(2021, 9, 2)),
+    ]
+    final = next(e for e in result.events if isinstance(e, ev.StepRecorded) and e.name == "FinalDecisionAdopted")
+    assert "EUR 225 million" in final.summary
+    assert not [e for e in result.events if isinstance(e, ev.NoticeFailed)]
+    # The joint report, in the GDPR's words, on this case.
+    report = render_report(result.state, result.events, load_procedure("eu-gdpr", on=date(2018, 12, 10)))
+    assert report.startswith("# Record of the cross-border case: DPC inquiry IN-18-12-2 into WhatsApp Ireland Ltd")
+    for words in (
+        "| lead supervisory authority |",
+        "| Draft decision (GDPR Art. 60(3)) |",
+        "| Relevant and reasoned objection (GDPR Art. 60(4), Art. 4(24)) |",
+        "| Binding decision (GDPR Art. 65(1)(a), 65(2)-(3)) |",
+        "| Final decision (GDPR Art. 60(7), Art. 65(6)) |",
+        "extended on 2021-06-30 to 2021-08-03",
+        "EUR 225 million",
+    ):
+        assert words in report, words
+    assert report.count("| Relevant and reasoned objection (GDPR Art. 60(4), Art. 4(24)) |") == len(OBJECTORS)
+    assert "co-investigator" not in report and "Report of findings" not in report and "done late" not in report
+
+
+def _as_a_reader_of_the_press_would_write_it() -> str:
+    """The real case without the EDPB's extension (which no source here confirms) and with the final decision on
+    2 September 2021, the day the DPC announced it: two acts after their periods, which the Regulation does not
+    void. The engine must record both, late, never refuse them."""
+    text = REAL_CASE.read_text()
+    start = text.index("[[steps]]\non = 2021-06-30")
+    text = text[:start] + text[text.index("[[steps]]\non = 2021-07-28") :]
+    assert "on = 2021-08-20 " in text
+    return text.replace("on = 2021-08-20 ", "on = 2021-09-02 ")
+
+
+def test_acts_after_their_periods_are_recorded_and_shown_late(tmp_path):
+    path = write_case(tmp_path, _as_a_reader_of_the_press_would_write_it())
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "enforce"), "simulate", str(path), "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "ENFORCE_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["stage"] == "closed"
+    clocks = [(d["rule"], d["due"], d["status"], d.get("done_late_on")) for d in result["deadlines"]]
+    assert clocks == [
+        ("objections", "2021-01-21", "elapsed", None),
+        # Referral Thu 3 Jun 2021 + 1 month: Sat 3 Jul, so Mon 5 Jul; no extension: missed.
+        ("binding-decision", "2021-07-05", "missed", "2021-07-28"),
+        # Art. 65(3): two weeks from that month's last day, Mon 5 Jul: Mon 19 Jul 2021 (the EDPB's 21 Jul
+        # holiday is after it); missed too; the binding decision of Wed 28 Jul is done 9 days after.
+        ("binding-decision-fallback", "2021-07-19", "missed", "2021-07-28"),
+        # Notified Thu 29 Jul + 1 month: Sun 29 Aug, so Mon 30 Aug; the final decision of Thu 2 Sep, 3 days after.
+        ("final-decision", "2021-08-30", "missed", "2021-09-02"),
+    ]
+    names = [e["name"] for e in result["events"] if e["type"] == "StepRecorded"]
+    assert names[-6:] == [
+        "BindingDecisionPeriodExpired",
+        "BindingDecisionAdopted",
+        "BindingDecisionNotified",
+        "FinalDecisionAdopted",
+        "FinalDecisionNotified",
+        "CaseClosed",
+    ]
+
+
+async def test_the_report_and_the_deadline_table_say_late_where_late(tmp_path):
+    from domain.policy import acted_late, status_with_lateness
+
+    result = await simulate_text(_as_a_reader_of_the_press_would_write_it(), tmp_path)
+    procedure = load_procedure("eu-gdpr", on=date(2018, 12, 10))
+    late = acted_late(procedure, result.deadlines, result.events)
+    shown = {d.rule: status_with_lateness(d, late.get(d.deadline_id)) for d in result.deadlines}
+    assert shown == {
+        "objections": "elapsed",
+        "binding-decision": "missed; done late on 2021-07-28 (23 days after)",
+        "binding-decision-fallback": "missed; done late on 2021-07-28 (9 days after)",
+        "final-decision": "missed; done late on 2021-09-02 (3 days after)",
+    }
+    report = render_report(result.state, result.events, procedure)
+    assert "| 2021-07-29 | 2021-08-30 | missed; done late on 2021-09-02 (3 days after) |" in report
+    assert "missed (2021-08-31); done late on 2021-09-02" in report
+
+
+BAD_CASE = [
+    ('"naih-hu", "uodo-pl"', '"naih-hv", "uodo-pl"', "authorities[6]: unknown authority 'naih-hv' (procedure eu-gdpr"),
+    (
+        'action = "raise-objection"',
+        'action = "raise-objecton"',
+        "steps[1] (2021-01-21 raise-objecton).action: unknown action 'raise-objecton' (did you mean "
+        "'raise-objection'?); actions: request-information,",
+    ),
+    (
+        'summary = "The fine is too low',
+        'sumary = "The fine is too low',
+        "steps[1] (2021-01-21 raise-objection).sumary: not a field of raise-objection (its fields: summary)",
+    ),
+    (
+        'by = "cnpd-pt"',
+        'by = "cnpd-px"',
+        "steps[8] (2021-01-21 raise-objection).by: 'cnpd-px' is neither an authority of the case nor 'respondent'",
+    ),
+    (
+        'deadline = "edpb:binding-decision"',
+        'deadline = "edpb:binding-decisin"',
+        "steps[11] (2021-06-30 extend-deadline).deadline: 'binding-decisin' is no clock of procedure eu-gdpr",
+    ),
+    (
+        'action = "close"',
+        'action = "issue-order"',
+        "steps[16] (2021-09-02 issue-order).action: issue-order is not an action of procedure eu-gdpr",
+    ),
+]
+
+
+@pytest.mark.parametrize("old,new,message", BAD_CASE, ids=[b[1] for b in BAD_CASE])
+def test_a_wrong_id_action_or_field_in_a_gdpr_case_file_is_one_line_naming_it_exit_2(tmp_path, old, new, message):
+    text = REAL_CASE.read_text()
+    assert old in text
+    path = write_case(tmp_path, text.replace(old, new, 1))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "enforce"), "simulate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

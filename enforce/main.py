@@ -236,6 +236,31 @@ JsonOpt = Annotated[str | None, typer.Option("--json", help="All fields as one J
 ToOpt = Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")]
 
 
+def _parse_act(action: str, payload: dict):
+    """An action named on the command line. A step of a shipped procedure (`circulate-draft-decision`) stands for
+    the `step` action, as in a case file; the case's record then checks that its procedure has that step."""
+    import difflib
+
+    from domain.actions import ACTIONS, parse_action
+    from domain.errors import BadInput
+    from domain.limits import LATEST
+    from domain.procedure import known_procedures, load_procedure
+
+    if action in ACTIONS:
+        return parse_action(action, payload)
+    steps: list[str] = []
+    for pid in known_procedures():
+        procedure = load_procedure(pid, on=LATEST)
+        if action in procedure.steps:
+            return parse_action(action, payload, procedure)
+        steps += [s for s, spec in procedure.steps.items() if spec.by != ["system"] and s not in steps]
+    near = difflib.get_close_matches(action, [*ACTIONS, *steps], n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise BadInput(
+        f"unknown action {action[:100]!r}{hint}; actions: {', '.join(ACTIONS)}; procedure steps: {', '.join(steps)}"
+    )
+
+
 @app.command(
     epilog="Exit status: 0 recorded (or already recorded under this --request-id), 1 refused, 2 bad input, "
     f"{PENDING} pending: no outcome within --wait (the action may still be recorded; check with "
@@ -270,7 +295,6 @@ def act(
 
     Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
     """
-    from domain.actions import parse_action
     from domain.errors import BadInput, Rejected
 
     rid = _request_id(request_id)
@@ -279,7 +303,7 @@ def act(
     if to:
         payload["to"] = to
     try:
-        parsed = parse_action(action, payload)
+        parsed = _parse_act(action, payload)
     except BadInput as e:
         raise Failure(str(e), 2) from None
     except Rejected as e:
@@ -316,18 +340,20 @@ def act(
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise Failure(await _missing(client, slug, target)) from None
             raise Failure(f"{action}: {e.message}") from None
-        if result.action != action:
+        if result.action != parsed.name:
             raise Failure(
                 f"request id {rid} was already used for {result.action} (events {result.first_seq}-"
                 f"{result.last_seq}); nothing new recorded: use a new --request-id for {action}"
             )
+        # A procedure's step moves its phase, which `enforce show` gives; the common stage would mislead.
+        stage = "" if parsed.name == "step" else f"; stage {result.stage.value if result.stage else '?'}"
         if output == Output.JSON:
             out.print_json(json.dumps({**result.model_dump(mode="json"), "request_id": rid}))
         else:
             out.print(
                 plain(
                     f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
-                    f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}; request id {rid}"
+                    f"{result.last_seq}){stage}; request id {rid}"
                 ),
                 highlight=False,
             )
@@ -354,7 +380,6 @@ def sign(
     Example: `temporal workflow update execute --workflow-id investigation-clearview-ai.cai-qc --name concur
     --input "$(enforce sign clearview-ai concur --as cai-qc)"`
     """
-    from domain.actions import parse_action
     from domain.case import RESPONDENT
     from domain.errors import BadInput, Rejected
 
@@ -363,7 +388,7 @@ def sign(
     if to:
         payload["to"] = to
     try:
-        parsed = parse_action(action, payload)
+        parsed = _parse_act(action, payload)
     except BadInput as e:
         raise Failure(str(e), 2) from None
     except Rejected as e:

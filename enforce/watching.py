@@ -115,7 +115,8 @@ def build_query(
         else:
             parts.append(f"{sa.INVESTIGATION_STAGE.name} IN ({', '.join(quote(s) for s in stages)})")
     if procedure:
-        parts.append(f"{sa.PROCEDURE.name} = {quote(procedure)}")
+        # Backquoted: PROCEDURE is an SQL keyword to the visibility query parser.
+        parts.append(f"`{sa.PROCEDURE.name}` = {quote(procedure)}")
     if authority:
         parts.append(f"{sa.AUTHORITIES.name} = {quote(authority)}")
     if due_before is not None:
@@ -320,7 +321,7 @@ def list_cases(
         if procedure not in known_procedures():
             _fail(
                 f"--procedure: unknown procedure {procedure!r}; one of {', '.join(known_procedures())} "
-                f"(one kept beside its case files: -q 'Procedure = \"{procedure}\"')",
+                f"(one kept beside its case files: -q '`Procedure` = \"{procedure}\"')",
                 2,
             )
     due_before = None

@@ -5,6 +5,7 @@ the procedure's own steps, and what a procedure file is checked for when it is r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -656,6 +657,25 @@ async def test_the_real_whatsapp_case_simulates_to_its_real_outcome_on_its_real_
         assert words in report, words
     assert report.count("| Relevant and reasoned objection (GDPR Art. 60(4), Art. 4(24)) |") == len(OBJECTORS)
     assert "co-investigator" not in report and "Report of findings" not in report and "done late" not in report
+    # The UI's current details as the case stood: waiting on the LSA's choice, then in the EDPB's hands.
+    from domain.state import fold
+
+    def details_after(name: str) -> str:
+        """As the case stood at the end of the day of that step."""
+        day = next(e.on.date() for e in result.events if getattr(e, "name", "") == name)
+        then = [e for e in result.events if e.on.date() <= day]
+        return current_details(fold(then), then, noon(day), procedure=GDPR)
+
+    waiting = details_after("ObjectionPeriodClosed")
+    assert "**stage:** objections ·" in waiting and "**whose move:** dpc-ie" in waiting
+    assert "| edpb | European Data Protection Board (dispute resolution) | acts only in dispute-resolution" in waiting
+    assert (
+        "| cnil-fr | supervisory authority concerned | open | relevant and reasoned objection, 2021-01-21 |" in waiting
+    )
+    referred = details_after("ReferredToBoard")
+    assert "**stage:** dispute-resolution ·" in referred and "**whose move:** edpb" in referred
+    assert "| edpb | European Data Protection Board (dispute resolution) | open | — |" in referred
+    assert "concurrence" not in referred and "finding" not in referred
 
 
 def _as_a_reader_of_the_press_would_write_it() -> str:
@@ -765,3 +785,55 @@ def test_a_wrong_id_action_or_field_in_a_gdpr_case_file_is_one_line_naming_it_ex
     )
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+async def test_list_by_procedure_shows_a_gdpr_case_at_its_phase(cli_env, dev_env, tmp_path, slug):
+    """On a dev server (the time-skipping one knows no search attributes): a GDPR case is listed under its
+    procedure, at the phase it is in, and shown there in the GDPR's words."""
+    from tests.live import enforce
+
+    text = REAL_CASE.read_text().replace('slug = "whatsapp-ie"', f'slug = "{slug}"', 1)
+    text = text[: text.index("# ------------------------------------------------------------ scripted")]
+    opened = await enforce(cli_env, "open", str(write_case(tmp_path, text)))
+    assert opened.returncode == 0, opened.stderr
+    other = f"{slug}-cv"
+    path = write_case(
+        tmp_path,
+        (ROOT / "cases" / "clearview.toml").read_text().replace('slug = "clearview-ai"', f'slug = "{other}"', 1),
+        "cv.toml",
+    )
+    assert (await enforce(cli_env, "open", str(path))).returncode == 0
+    acted = await enforce(
+        cli_env, "act", slug, "circulate-draft-decision", "--as", "dpc-ie", "-f", "summary=Infringements of Art. 12-14."
+    )
+    assert acted.returncode == 0, acted.stderr
+
+    async def listed(*args: str) -> list[dict]:
+        done = await enforce(
+            cli_env, "list", "-q", f'WorkflowId STARTS_WITH "investigation-{slug}"', *args, "-o", "json"
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    for _ in range(100):
+        rows = await listed("--procedure", "eu-gdpr")
+        if rows and rows[0]["stage"] == "draft-decision":
+            break
+        await asyncio.sleep(0.2)
+    assert [(r["slug"], r["procedure"], r["stage"], r["lead"]) for r in rows] == [
+        (slug, "eu-gdpr", "draft-decision", "dpc-ie")
+    ]
+    # The window for objections is the next deadline: 4 weeks from the case's day, a working day in Ireland.
+    assert rows[0]["awaiting"] == "authorities" and rows[0]["next_deadline"]
+    assert [r["slug"] for r in await listed("--procedure", "eu-gdpr", "--stage", "draft-decision")] == [slug]
+    assert await listed("--procedure", "eu-gdpr", "--stage", "dispute-resolution") == []
+    assert [r["slug"] for r in await listed("--procedure", "ca-joint")] == [other]
+    table = await enforce(cli_env, "list", "--procedure", "eu-gdpr", "-q", f'WorkflowId = "investigation-{slug}"')
+    assert table.returncode == 0 and "draft-decision" in table.stdout, table.stderr
+    shown = await enforce(cli_env, "show", slug)
+    assert shown.returncode == 0, shown.stderr
+    for words in ("draft-decision", "Authorities", "lead supervisory authority", "acts only in", "draft decision,"):
+        assert words in shown.stdout, words
+    assert "concurrence" not in shown.stdout
+    wrong = await enforce(cli_env, "list", "--procedure", "eu-gpdr")
+    assert wrong.returncode == 2 and "--procedure: unknown procedure 'eu-gpdr'" in wrong.stderr

@@ -837,3 +837,66 @@ async def test_list_by_procedure_shows_a_gdpr_case_at_its_phase(cli_env, dev_env
     assert "concurrence" not in shown.stdout
     wrong = await enforce(cli_env, "list", "--procedure", "eu-gpdr")
     assert wrong.returncode == 2 and "--procedure: unknown procedure 'eu-gpdr'" in wrong.stderr
+
+
+# ------------------------------------------------------------------ a second real case: Meta transfers (BD 1/2023)
+
+META_CASE = ROOT / "cases" / "meta-transfers-ie.toml"
+
+# (rule, trigger, due, status, the reasoning), by hand under Regulation 1182/71 Art. 3.
+META_CLOCKS = [
+    (
+        "objections",
+        date(2022, 7, 7),
+        date(2022, 8, 4),
+        "elapsed",
+        "draft decision Thu 7 Jul 2022 + 4 weeks: Thu 4 Aug 2022, an Irish working day (the August bank holiday "
+        "was Mon 1 Aug); four objections in it",
+    ),
+    (
+        "binding-decision",
+        date(2023, 1, 20),
+        date(2023, 2, 20),
+        "cancelled",
+        "referral Fri 20 Jan 2023 + 1 month: Mon 20 Feb; ended on Mon 13 Feb, when the file was declared complete",
+    ),
+    (
+        "binding-decision-complete",
+        date(2023, 2, 13),
+        date(2023, 4, 13),
+        "met",
+        "file complete Mon 13 Feb 2023 + 1 month: Mon 13 Mar; extended by a further month: Thu 13 Apr 2023, an "
+        "EDPB working day (Maundy Thursday was 6 Apr, Easter Monday 10 Apr); met by the decision that day",
+    ),
+    (
+        "final-decision",
+        date(2023, 4, 13),
+        date(2023, 5, 15),
+        "met",
+        "notified Thu 13 Apr 2023 + 1 month: Sat 13 May, so Mon 15 May 2023; met by the decision of Fri 12 May",
+    ),
+]
+
+
+async def test_the_real_meta_transfers_case_runs_its_board_month_from_the_file_s_completeness(tmp_path):
+    result = await simulate_text(META_CASE.read_text(), tmp_path)
+    assert result.stage == "closed"
+    got = [(d.rule, d.trigger, d.due, d.status) for d in result.deadlines]
+    assert got == [c[:4] for c in META_CLOCKS], "\n".join(c[4] for c in META_CLOCKS)
+    complete = next(d for d in result.deadlines if d.rule == "binding-decision-complete")
+    assert complete.initial_due == date(2023, 3, 13) and complete.extensions == 1
+    names = [e.name for e in result.events if isinstance(e, ev.StepRecorded)]
+    assert names == [
+        "DraftDecisionCirculated",
+        *["ObjectionRaised"] * 4,
+        "ObjectionPeriodClosed",
+        "ReferredToBoard",
+        "ReferralFileComplete",
+        "BindingDecisionAdopted",
+        "BindingDecisionNotified",
+        "FinalDecisionAdopted",
+        "FinalDecisionNotified",
+        "CaseClosed",
+    ]
+    report = render_report(result.state, result.events, load_procedure("eu-gdpr", on=date(2020, 8, 1)))
+    assert "EUR 1.2 billion" in report and "| The file of the referral declared complete (GDPR Art. 65(2)" in report

@@ -289,6 +289,18 @@ def report_context(
             }
         )
     lead = next((a for a in authorities if a["id"] == state.lead), authorities[0] if authorities else {"short": ""})
+    # Under a procedure of its own steps one decision binds every authority: an outcome the same as the lead's is
+    # said once, with the others named after it.
+    same = [a for a in authorities if a is not lead and lead.get("outcome") and a["outcome"] == lead["outcome"]]
+    outcomes = [{"who": a["short"], "role": a["role"], "outcome": a["outcome"]} for a in authorities if a not in same]
+    if same:
+        outcomes.append(
+            {
+                "who": ", ".join(a["short"] for a in same),
+                "role": "",
+                "outcome": f"the same decision as the {lead['role']}'s",
+            }
+        )
 
     recommendations = [
         {
@@ -427,6 +439,7 @@ def report_context(
         "recommendations": recommendations,
         "response": response,
         "deadlines": deadline_rows,
+        "outcomes": outcomes,
         "notices": notices,
         "timeline": timeline,
         "events_count": len(events),

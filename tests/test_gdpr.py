@@ -653,6 +653,7 @@ async def test_the_real_whatsapp_case_simulates_to_its_real_outcome_on_its_real_
         "| Final decision (GDPR Art. 60(7), Art. 65(6)) |",
         "extended on 2021-06-30 to 2021-08-03",
         "EUR 225 million",
+        "- **AP, BfDI, CNIL, Garante, LfDI BW, NAIH, UODO, CNPD PT, EDPB**: the same decision as the lead supervisory",
     ):
         assert words in report, words
     assert report.count("| Relevant and reasoned objection (GDPR Art. 60(4), Art. 4(24)) |") == len(OBJECTORS)

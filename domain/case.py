@@ -149,7 +149,10 @@ class CaseFile(Strict):
             if first != i:
                 raise ValueError(f"steps[{i}]: the same step as steps[{first}], twice")
             if step.by not in self.authorities and step.by != RESPONDENT:
-                raise ValueError(f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent'")
+                raise ValueError(
+                    f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent' "
+                    "(a party that acts, the EDPB too, is listed in `authorities`)"
+                )
         return self
 
 

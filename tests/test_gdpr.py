@@ -673,6 +673,13 @@ async def test_the_real_whatsapp_case_simulates_to_its_real_outcome_on_its_real_
     assert (
         "| cnil-fr | supervisory authority concerned | open | relevant and reasoned objection, 2021-01-21 |" in waiting
     )
+    # The yearly figures count it at its phase too.
+    from domain.stats import stats
+
+    before_board = [e for e in result.events if e.on.date() <= date(2021, 6, 3)]
+    assert [(r.procedure, r.stage, r.cases) for r in stats([before_board]).stages] == [
+        ("eu-gdpr", "dispute-resolution", 1)
+    ]
     referred = details_after("ReferredToBoard")
     assert "**stage:** dispute-resolution ·" in referred and "**whose move:** edpb" in referred
     assert "| edpb | European Data Protection Board (dispute resolution) | open | — |" in referred

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from activities import markdown as md
 from domain import events as ev
+from domain.deadlines import rule_text
 from domain.policy import acted_late, status_with_lateness
 from domain.procedure import AuthorityDef, Procedure, load_procedure, role_in, terms_of
 from domain.state import InvestigationState, NoticeRecord
@@ -135,7 +136,7 @@ def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
                 " (deemed: no answer in time)" if e.deemed else ""
             )
         case "DeadlineSet":
-            return f"Deadline set: {e.summary} ({e.statute}), due {e.due.isoformat()}"
+            return f"Deadline set: {rule_text(e.summary, e.statute)}, due {e.due.isoformat()}"
         case "DeadlineExtended":
             span = f"from {e.previous.isoformat()} to {e.due.isoformat()}"
             return f"Deadline extended: {d(e.deadline_id)}, {span}: {e.reason}"

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from activities.markdown import visible
+from domain.deadlines import rule_text
 from domain.errors import DataError
 from domain.events import Event, StepRecorded, event_name
 from domain.policy import status_with_lateness
@@ -52,7 +53,7 @@ def deadlines_table(
             plain(d.kind),
             d.due.isoformat(),
             plain(last),
-            plain(d.summary if d.statute in d.summary else f"{d.summary} ({d.statute})"),
+            plain(rule_text(d.summary, d.statute)),
         )
     return table
 

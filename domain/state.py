@@ -255,6 +255,11 @@ class InvestigationState(Frozen):
                 return "respondent"
             if running:
                 return "authorities" if running[0].kind in ("objection", "comments") else running[0].authority
+            # A clock that ran out with no step since is still its holder's to act on (the EDPB's periods).
+            since = self.steps[-1].seq if self.steps else 0
+            overdue = [d for d in self.deadlines.values() if d.status == "missed" and d.version > since]
+            if overdue:
+                return max(overdue, key=lambda d: d.version).authority
             return self.lead
         if self.stage == Stage.AWAITING_RESPONSE or self.stage == Stage.PRELIMINARY_REPORT:
             return "respondent"

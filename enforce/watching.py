@@ -32,7 +32,7 @@ from activities.markdown import visible
 from enforce import settings
 from enforce.connect import Unreachable, connect
 from enforce.record import respondent_names
-from enforce.views import plain
+from enforce.views import plain, procedure_of, tracks_table
 from workflows import search_attributes as sa
 from workflows.messages import MEMO_RESPONDENT
 
@@ -409,7 +409,7 @@ def _event_line(e: Any) -> str:
 def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime) -> Group:
     """Most urgent first, so that a short terminal still shows it: the stage, the clocks, the tracks, the news."""
     s = view.state
-    stage = s.stage.value if s.stage else "opening"
+    stage = s.stage_name
     served = sum(n.status == "served" for n in s.notices)
     head = Table.grid(padding=(0, 2))
     head.add_row("case", plain(s.title or slug, "bold") + plain(f"  ({slug}, {status})"))
@@ -429,7 +429,10 @@ def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime
             t.add_row(plain(d.summary), d.due.isoformat(), left, plain(d.label))
         parts.append(t)
     tracks = getattr(s, "tracks", None) or {}
-    if tracks:
+    if tracks and s.phase:
+        # A case of a procedure of its own steps: each authority's part and latest step.
+        parts.append(tracks_table(s, procedure_of(s)))
+    elif tracks:
         t = Table(title="Tracks", title_justify="left")
         for col in ("authority", "file", "track", "finding", "outcome"):
             t.add_column(col)
@@ -500,7 +503,7 @@ def watch(
         while True:
             view, status = await poll(client, seen)
             s = view.state
-            now = (s.stage.value if s.stage else "opening", s.awaiting_party, status)
+            now = (s.stage_name, s.awaiting_party, status)
             if now != last:
                 print(visible(f"{slug}: stage {now[0]}, whose move {now[1]}, workflow {now[2]}"), flush=True)
                 last = now

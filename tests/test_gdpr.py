@@ -744,6 +744,11 @@ async def test_the_report_and_the_deadline_table_say_late_where_late(tmp_path):
         "binding-decision-fallback": "missed; done late on 2021-07-28 (9 days after)",
         "final-decision": "missed; done late on 2021-09-02 (3 days after)",
     }
+    # Past both of its periods the binding decision is still the EDPB's to adopt: its move, not the LSA's.
+    from domain.state import fold
+
+    assert fold(e for e in result.events if e.on.date() <= date(2021, 7, 27)).awaiting_party == "edpb"
+    assert fold(e for e in result.events if e.on.date() <= date(2021, 9, 1)).awaiting_party == "dpc-ie"
     report = render_report(result.state, result.events, procedure)
     assert "| 2021-07-29 | 2021-08-30 | missed; done late on 2021-09-02 (3 days after) |" in report
     assert "missed (2021-08-31); done late on 2021-09-02" in report

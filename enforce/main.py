@@ -293,7 +293,10 @@ def act(
     """Perform an action on an investigation, as an authority or the respondent, signed with the key of this
     machine's user for that party (or `--user`).
 
-    Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
+    A procedure's step is named like an action (`enforce actions --procedure eu-gdpr` lists them).
+
+    Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`,
+    `enforce act whatsapp-ie raise-objection --as cnil-fr -f summary="The fine is too low."`
     """
     from domain.errors import BadInput, Rejected
 

@@ -7,6 +7,7 @@ why and what is allowed now. Nothing here records anything: the workflow does, a
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -620,8 +621,8 @@ class ProcedureStep(Action):
     name = "step"
     actors = ("authority", "respondent")
     help = (
-        "A step of the case's procedure (`enforce procedure` lists them): `step` names it; a case file may "
-        "write the step's name as its action."
+        "A step of the case's procedure (`enforce actions --procedure <id>` lists them): `step` names it; a "
+        "case file may write the step's name as its action."
     )
     step: Id = Field(min_length=1)
     summary: Content = ""
@@ -1049,11 +1050,18 @@ def _unsealed_share(action: ShareEvidence, s: InvestigationState) -> str | None:
 def parse_action(name: str, payload: dict[str, Any], procedure: Procedure | None = None) -> Action:
     """An action from its name and fields, or `Rejected` naming the field that is wrong. With the case's
     procedure, a step's own name stands for the `step` action (`circulate-draft-decision`)."""
+    step_name = ""
     if procedure is not None and name not in ACTIONS and name in procedure.steps:
-        payload, name = {**payload, "step": name}, ProcedureStep.name
+        payload, name, step_name = {**payload, "step": name}, ProcedureStep.name, name
     cls = ACTIONS.get(name)
     if cls is None:
-        raise BadInput(f"unknown action {name[:ID_MAX]!r}; actions: {', '.join(ACTIONS)}")
+        known = action_names(procedure)
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise BadInput(f"unknown action {name[:ID_MAX]!r}{hint}; actions: {', '.join(known)}")
+    if procedure is not None and procedure.actions is not None and name not in procedure.actions:
+        known = action_names(procedure)
+        raise BadInput(f"{name} is not an action of procedure {procedure.id} (its actions: {', '.join(known)})")
     if payload.get("by") == RESPONDENT and "respondent" not in cls.actors:
         raise Rejected(f"the respondent cannot {name}")
     try:
@@ -1062,6 +1070,13 @@ def parse_action(name: str, payload: dict[str, Any], procedure: Procedure | None
         err = e.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
         msg = "missing" if err["type"] == "missing" else limit_message(err) or re.sub(r"^Value error, ", "", err["msg"])
+        if err["type"] == "extra_forbidden":
+            if step_name and procedure is not None:
+                fields = list(procedure.steps[step_name].requires)
+            else:
+                fields = [f for f in cls.model_fields if f != "by"]
+            msg = f"not a field of {step_name or name} (its fields: {', '.join(fields) or 'none'})"
+        name = step_name or name
         if not where:
             # A model validator names its own field: "new_due: give exactly one of new_due or added".
             where, _, rest = msg.partition(": ") if ": " in msg else (name, "", msg)
@@ -1072,6 +1087,15 @@ def parse_action(name: str, payload: dict[str, Any], procedure: Procedure | None
     if size > ACTION_BYTES_MAX:
         raise BadInput(f"{name}: (payload): {size} bytes encoded; at most {ACTION_BYTES_MAX} bytes")
     return action
+
+
+def action_names(procedure: Procedure | None) -> list[str]:
+    """The actions a case file or `enforce act` may name: under a procedure of its own steps, the common actions
+    it keeps and its steps (but those only the record takes); otherwise every common action."""
+    if procedure is None or not procedure.steps:
+        return list(ACTIONS)
+    kept = [a for a in ACTIONS if a != ProcedureStep.name and (procedure.actions is None or a in procedure.actions)]
+    return kept + [k for k, v in procedure.steps.items() if v.by != ["system"]]
 
 
 def allowed_now(s: InvestigationState, ctx: Ctx, by: str) -> list[str]:

@@ -149,7 +149,10 @@ class CaseFile(Strict):
             if first != i:
                 raise ValueError(f"steps[{i}]: the same step as steps[{first}], twice")
             if step.by not in self.authorities and step.by != RESPONDENT:
-                raise ValueError(f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent'")
+                raise ValueError(
+                    f"steps[{i}].by: {step.by!r} is neither an authority of the case nor 'respondent' "
+                    "(a party that acts, the EDPB too, is listed in `authorities`)"
+                )
         return self
 
 
@@ -229,13 +232,33 @@ def check_steps(case: CaseFile, source: str, procedure: Procedure | None = None)
 
     for i, step in enumerate(case.steps):
         try:
-            parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
+            action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
+            if procedure is not None and action.name == "extend-deadline":
+                _check_clock_name(action.deadline, procedure, source, step_label(i, step))
         except Rejected as e:
             field, _, msg = str(e).partition(": ")
             if field == step.action and ": " in msg:
                 field, _, msg = msg.partition(": ")
                 raise DataError(source, f"{step_label(i, step)}.{field}", msg) from None
             raise DataError(source, f"{step_label(i, step)}.action", str(e)) from None
+
+
+def _check_clock_name(ref: str, procedure: Procedure, source: str, where: str) -> None:
+    """An extension names a clock of the procedure (`edpb:binding-decision`, `inquiry`), or a clock's id, which
+    only the running case knows."""
+    parts = ref.split(":")
+    if len(parts) == 3 and parts[2].isdigit():
+        return
+    who, rule = parts if len(parts) == 2 else ("", ref)
+    rules = set(procedure.deadlines).union(*(a.deadlines for a in procedure.authorities.values()))
+    if who and who not in procedure.authorities:
+        raise DataError(source, f"{where}.deadline", f"{who!r} in {ref!r} is no authority of procedure {procedure.id}")
+    if rule not in rules:
+        raise DataError(
+            source,
+            f"{where}.deadline",
+            f"{rule!r} is no clock of procedure {procedure.id} (its clocks: {', '.join(sorted(rules))})",
+        )
 
 
 def check_authorities(authorities: list, procedure: Procedure, source: str) -> None:

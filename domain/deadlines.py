@@ -129,6 +129,11 @@ def extended_due(
     return _roll(rule, cal, new_due)
 
 
+def rule_text(summary: str, statute: str) -> str:
+    """A clock's rule for people: its summary, with its statute where the summary does not already cite it."""
+    return summary if not statute or statute in summary else f"{summary} ({statute})"
+
+
 def add_months(d: date, months: int) -> date:
     """Same day number `months` later, or the month's last day if it has no such day (Canada s.28:
     Mar 31 + 1 month = Apr 30; Feb 29 + 12 months = Feb 28)."""

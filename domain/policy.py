@@ -74,6 +74,37 @@ def _meets(rule: DeadlineRule, s: InvestigationState, e: ev.Event, subject: str)
     return rule.met_when == "any" or not s.unanswered
 
 
+def acted_late(
+    procedure: Procedure, deadlines: Sequence[DeadlineState], events: Sequence[ev.Event]
+) -> dict[str, ev.Event]:
+    """What was done after its clock ran out, by the clock's id: the first event after the due date of those
+    that would have met it (a binding decision adopted after the EDPB's periods, a final decision after the
+    LSA's month). The Regulation sets periods without voiding a late act, so such an act is recorded, never
+    refused; the record shows it late."""
+    out: dict[str, ev.Event] = {}
+    for d in deadlines:
+        rules = procedure.rules(d.owner) if d.owner == CASE or d.owner in procedure.authorities else {}
+        rule = rules.get(d.rule)
+        if d.status != "missed" or rule is None:
+            continue
+        late = (
+            e
+            for e in events
+            if e.on.date() > d.due and ev.event_name(e) in rule.met_by and (not d.subject or _subject(e) == d.subject)
+        )
+        if (first := next(late, None)) is not None:
+            out[d.deadline_id] = first
+    return out
+
+
+def status_with_lateness(d: DeadlineState, done: ev.Event | None) -> str:
+    """A clock's status as people read it, saying when what it asked for was done after it ran out."""
+    if done is None:
+        return d.label
+    days = (done.on.date() - d.due).days
+    return f"missed; done late on {done.on.date().isoformat()} ({days} day{'' if days == 1 else 's'} after)"
+
+
 class Cause(BaseModel):
     """An event that may be served as a notice and start a clock on its service: what the clock needs of it,
     and the event types that meet such a clock recorded after it (on its subject). Kept while its clock may

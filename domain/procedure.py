@@ -365,6 +365,32 @@ class Procedure(Strict):
         return rule
 
 
+# What a case's parties and record are called where the procedure does not say (`terms`).
+TERMS = {
+    "report": "Report of findings",
+    "lead": "lead",
+    "concerned": "co-investigator",
+    "board": "board",
+    "respondent": "respondent",
+    "authorities": "authorities",
+}
+
+
+def terms_of(procedure: Procedure | None) -> dict[str, str]:
+    """The procedure's words for the parties and the record, the common ones where it has none."""
+    return TERMS | (procedure.terms if procedure else {})
+
+
+def role_in(aid: str, lead: str, procedure: Procedure | None) -> str:
+    """An authority's part in a case, in the procedure's words: the lead, a board (the EDPB, which acts only in
+    the dispute resolution) or a concerned authority."""
+    terms = terms_of(procedure)
+    if aid == lead:
+        return terms["lead"]
+    auth = procedure.authorities.get(aid) if procedure else None
+    return terms["board"] if auth is not None and auth.role == "board" else terms["concerned"]
+
+
 PROCEDURES_DIR = resources.files("domain") / "procedures"
 
 

@@ -234,6 +234,14 @@ class InvestigationState(Frozen):
         return [a for a, t in self.tracks.items() if t.status != TrackStatus.CLOSED]
 
     @property
+    def stage_name(self) -> str:
+        """The stage as people read it: a procedure of its own steps is at its phase, in its own words
+        (`draft-decision`, `dispute-resolution`, `final-decision` in the GDPR's), until it closes."""
+        if self.stage == Stage.CLOSED or not self.phase:
+            return self.stage.value if self.stage else "opening"
+        return self.phase
+
+    @property
     def awaiting_party(self) -> str:
         """Whose move it is: an authority id, `respondent`, `authorities`, or `none`."""
         if self.stage in (None, Stage.CLOSED):
@@ -247,6 +255,11 @@ class InvestigationState(Frozen):
                 return "respondent"
             if running:
                 return "authorities" if running[0].kind in ("objection", "comments") else running[0].authority
+            # A clock that ran out with no step since is still its holder's to act on (the EDPB's periods).
+            since = self.steps[-1].seq if self.steps else 0
+            overdue = [d for d in self.deadlines.values() if d.status == "missed" and d.version > since]
+            if overdue:
+                return max(overdue, key=lambda d: d.version).authority
             return self.lead
         if self.stage == Stage.AWAITING_RESPONSE or self.stage == Stage.PRELIMINARY_REPORT:
             return "respondent"

@@ -9,7 +9,8 @@ What is counted, in the event vocabulary of `domain.events`:
 
 - opened: a case per `InvestigationOpened`, in the year of its `opened` date (the case file's), under its
   `procedure`; closed: a case per `InvestigationClosed`, in the year of that event's date.
-- stage now: the stage of the fold of the record's events (`domain.state.fold`), per procedure.
+- stage now: the stage of the fold of the record's events (`domain.state.fold`), per procedure; a GDPR case's
+  is its phase (`InvestigationState.stage_name`).
 - deadlines met and missed: each `DeadlineMet` / `DeadlineMissed`, under the authority and kind of the
   `DeadlineSet` of its `deadline_id`, in the year the clock was met or missed.
 - days from opening to findings: from the `opened` date to the date of the case's first `FindingsIssued`
@@ -117,8 +118,9 @@ def stats(records: Iterable[Sequence[ev.Event]], *, year: int | None = None, pro
         cases += 1
         if in_year(start.opened):
             opened[(start.opened.year, proc)] += 1
-            stage = fold(events).stage
-            stages[(proc, stage.value if stage else "")] += 1
+            state = fold(events)
+            # A case of a procedure of its own steps is counted at its phase (`dispute-resolution`).
+            stages[(proc, state.stage_name if state.stage else "")] += 1
         deadlines: dict[str, tuple[str, str]] = {}
         findings = False
         refused = None

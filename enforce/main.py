@@ -18,6 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DataError
+from domain.policy import acted_late
 from enforce import dev, figures, identity, investigations, logs, paperwork, sealing, settings, users, views, watching
 from enforce.cases import load_case
 from enforce.connect import Unreachable, client_identity, connect
@@ -235,6 +236,31 @@ JsonOpt = Annotated[str | None, typer.Option("--json", help="All fields as one J
 ToOpt = Annotated[list[str] | None, typer.Option("--to", help="Addressees (for `message`).")]
 
 
+def _parse_act(action: str, payload: dict):
+    """An action named on the command line. A step of a shipped procedure (`circulate-draft-decision`) stands for
+    the `step` action, as in a case file; the case's record then checks that its procedure has that step."""
+    import difflib
+
+    from domain.actions import ACTIONS, parse_action
+    from domain.errors import BadInput
+    from domain.limits import LATEST
+    from domain.procedure import known_procedures, load_procedure
+
+    if action in ACTIONS:
+        return parse_action(action, payload)
+    steps: list[str] = []
+    for pid in known_procedures():
+        procedure = load_procedure(pid, on=LATEST)
+        if action in procedure.steps:
+            return parse_action(action, payload, procedure)
+        steps += [s for s, spec in procedure.steps.items() if spec.by != ["system"] and s not in steps]
+    near = difflib.get_close_matches(action, [*ACTIONS, *steps], n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise BadInput(
+        f"unknown action {action[:100]!r}{hint}; actions: {', '.join(ACTIONS)}; procedure steps: {', '.join(steps)}"
+    )
+
+
 @app.command(
     epilog="Exit status: 0 recorded (or already recorded under this --request-id), 1 refused, 2 bad input, "
     f"{PENDING} pending: no outcome within --wait (the action may still be recorded; check with "
@@ -271,9 +297,11 @@ def act(
     """Perform an action on an investigation, as an authority or the respondent, signed with the key of this
     machine's user for that party (or `--user`).
 
-    Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`
+    A procedure's step is named like an action (`enforce actions --procedure eu-gdpr` lists them).
+
+    Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`,
+    `enforce act whatsapp-ie raise-objection --as cnil-fr -f summary="The fine is too low."`
     """
-    from domain.actions import parse_action
     from domain.errors import BadInput, Rejected
 
     rid = _request_id(request_id)
@@ -282,7 +310,7 @@ def act(
     if to:
         payload["to"] = to
     try:
-        parsed = parse_action(action, payload)
+        parsed = _parse_act(action, payload)
     except BadInput as e:
         raise Failure(str(e), 2) from None
     except Rejected as e:
@@ -314,18 +342,20 @@ def act(
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise Failure(await _missing(client, slug, target)) from None
             raise Failure(f"{action}: {e.message}") from None
-        if result.action != action:
+        if result.action != parsed.name:
             raise Failure(
                 f"request id {rid} was already used for {result.action} (events {result.first_seq}-"
                 f"{result.last_seq}); nothing new recorded: use a new --request-id for {action}"
             )
+        # A procedure's step moves its phase, which `enforce show` gives; the common stage would mislead.
+        stage = "" if parsed.name == "step" else f"; stage {result.stage.value if result.stage else '?'}"
         if output == Output.JSON:
             out.print_json(json.dumps({**result.model_dump(mode="json"), "request_id": rid}))
         else:
             out.print(
                 plain(
                     f"{action} recorded: {', '.join(result.recorded)} (events {result.first_seq}-"
-                    f"{result.last_seq}); stage {result.stage.value if result.stage else '?'}; request id {rid}"
+                    f"{result.last_seq}){stage}; request id {rid}"
                 ),
                 highlight=False,
             )
@@ -352,7 +382,6 @@ def sign(
     Example: `temporal workflow update execute --workflow-id investigation-clearview-ai.cai-qc --name concur
     --input "$(enforce sign clearview-ai concur --as cai-qc)"`
     """
-    from domain.actions import parse_action
     from domain.case import RESPONDENT
     from domain.errors import BadInput, Rejected
 
@@ -361,7 +390,7 @@ def sign(
     if to:
         payload["to"] = to
     try:
-        parsed = parse_action(action, payload)
+        parsed = _parse_act(action, payload)
     except BadInput as e:
         raise Failure(str(e), 2) from None
     except Rejected as e:
@@ -396,21 +425,77 @@ async def _sealed_here(slug: str, parsed, signer: identity.User, command: str):
 
 
 @app.command()
-def actions() -> None:
-    """List the actions of the vocabulary, who may take them, and their fields.
+def actions(
+    procedure_id: Annotated[
+        str | None,
+        typer.Option(
+            "--procedure",
+            "-p",
+            help="Only what a case under this procedure may do: its actions, its steps and its authorities' ids.",
+        ),
+    ] = None,
+) -> None:
+    """List the actions of the vocabulary, who may take them, and their fields. With `--procedure`, what a case
+    file under that procedure may write: the common actions it keeps, its own steps (`action = "<step>"`), with
+    who takes each, when and its fields, and the ids of its authorities.
 
-    Example: `enforce actions`
+    Example: `enforce actions`, `enforce actions --procedure eu-gdpr`
     """
-    from domain.actions import ACTIONS
+    from domain.actions import ACTIONS, ProcedureStep
+    from domain.procedure import known_procedures, load_procedure, role_in
 
+    procedure = None
+    if procedure_id is not None:
+        try:
+            procedure = load_procedure(procedure_id)
+        except KeyError:
+            raise Failure(
+                f"--procedure: unknown procedure {procedure_id!r}; one of {', '.join(known_procedures())}", 2
+            ) from None
+        except DataError as e:
+            raise Failure(str(e), 2) from None
     table = Table(title="Actions (enforce act, update names, case-file steps)", title_justify="left")
     for col in ("action", "record", "who", "fields", "what it does"):
         table.add_column(col)
     for name, cls in ACTIONS.items():
+        if procedure is not None and (
+            (procedure.actions is not None and name not in procedure.actions)
+            or (procedure.steps and cls is ProcedureStep)
+        ):
+            continue
         fields = [f if info.is_required() else f"[{f}]" for f, info in cls.model_fields.items() if f != "by"]
         who = " or ".join(cls.actors).replace("self", "the track's authority")
         table.add_row(plain(name), plain(cls.runs_in), plain(who), plain(", ".join(fields)), plain(cls.help))
     out.print(table)
+    if procedure is None:
+        return
+    if procedure.steps:
+        steps = Table(
+            title=f"Steps of {procedure.id} (a case file's `action`; `enforce act <slug> <step>`)", title_justify="left"
+        )
+        for col in ("step", "by", "when (phases)", "fields", "what it records"):
+            steps.add_column(col)
+        for key, spec in procedure.steps.items():
+            if spec.by == ["system"]:
+                continue
+            what = f"{spec.label} ({spec.statute})" if spec.statute else spec.label
+            steps.add_row(
+                plain(key),
+                plain(" or ".join(spec.by)),
+                plain(", ".join(spec.phases) or "any time"),
+                plain(", ".join(spec.requires) or "none"),
+                plain(f"{what}. {spec.help}".strip()),
+            )
+        out.print(steps)
+        done = [f"{s.label} ({key})" for key, s in procedure.steps.items() if s.by == ["system"]]
+        out.print(plain("Recorded by the record itself when a period ends: " + "; ".join(done)))
+    who = Table(title=f"Authorities of {procedure.id} (`lead`, `authorities`, a step's `by`)", title_justify="left")
+    for col in ("id", "name", "part", "acts in"):
+        who.add_column(col)
+    for aid, auth in procedure.authorities.items():
+        part = role_in(aid, "", procedure) if auth.role == "board" else "lead, or concerned"
+        who.add_row(plain(aid), plain(auth.name), plain(part), plain(", ".join(auth.phases) or "any phase"))
+    out.print(who)
 
 
 @app.command()
@@ -436,22 +521,28 @@ def simulate(
             except sim.SimulationError as e:
                 raise Failure(str(e)) from None
         if output == Output.JSON:
-            out.print_json(json.dumps(simulation_json(result)))
+            out.print_json(json.dumps(simulation_json(result, procedure)))
             return
         views.print_timeline(out, result.events)
-        out.print(views.deadlines_table(result.deadlines, None, "Deadlines"))
-        out.print(views.tracks_table(result.state))
+        late = acted_late(procedure, result.deadlines, result.events)
+        out.print(views.deadlines_table(result.deadlines, None, "Deadlines", late))
+        out.print(views.tracks_table(result.state, procedure))
         out.print(plain("stage: ") + plain(result.stage, "bold"))
 
     _run(go())
 
 
-def simulation_json(result) -> dict:
+def simulation_json(result, procedure) -> dict:
+    late = acted_late(procedure, result.deadlines, result.events)
     return {
         "slug": result.slug,
         "stage": result.stage,
         "events": [e.model_dump(mode="json") for e in result.events],
-        "deadlines": [{**d.model_dump(mode="json", exclude={"version"}), "status": d.label} for d in result.deadlines],
+        "deadlines": [
+            {**d.model_dump(mode="json", exclude={"version"}), "status": d.label}
+            | ({"done_late_on": late[d.deadline_id].on.date().isoformat()} if d.deadline_id in late else {})
+            for d in result.deadlines
+        ],
         "tracks": {a: t.model_dump(mode="json") for a, t in result.tracks.items()},
     }
 

@@ -27,7 +27,9 @@ from rich.text import Text
 from activities import markdown as md
 from domain import events as ev
 from domain import sealed
-from domain.procedure import AuthorityDef, Procedure, load_procedure
+from domain.deadlines import rule_text
+from domain.policy import acted_late, status_with_lateness
+from domain.procedure import AuthorityDef, Procedure, load_procedure, role_in, terms_of
 from domain.state import InvestigationState, NoticeRecord
 from enforce.views import plain
 
@@ -135,7 +137,7 @@ def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
                 " (deemed: no answer in time)" if e.deemed else ""
             )
         case "DeadlineSet":
-            return f"Deadline set: {e.summary} ({e.statute}), due {e.due.isoformat()}"
+            return f"Deadline set: {rule_text(e.summary, e.statute)}, due {e.due.isoformat()}"
         case "DeadlineExtended":
             span = f"from {e.previous.isoformat()} to {e.due.isoformat()}"
             return f"Deadline extended: {d(e.deadline_id)}, {span}: {e.reason}"
@@ -195,7 +197,7 @@ def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
 # ---------------------------------------------------------------- the report
 
 
-def _deadline_history(did: str, events: Sequence[ev.Event]) -> list[str]:
+def _deadline_history(did: str, events: Sequence[ev.Event], late: ev.Event | None = None) -> list[str]:
     out = []
     for e in events:
         if getattr(e, "deadline_id", None) != did or not e.type.startswith("Deadline"):
@@ -218,6 +220,8 @@ def _deadline_history(did: str, events: Sequence[ev.Event]) -> list[str]:
                 out.append(f"cancelled on {on} ({e.reason})")
             case "DeadlineElapsed":
                 out.append(f"ended ({on}): {e.consequence}")
+    if late is not None:
+        out.append(f"done late on {_day(late.on)}")
     return out
 
 
@@ -293,6 +297,18 @@ def report_context(
             }
         )
     lead = next((a for a in authorities if a["id"] == state.lead), authorities[0] if authorities else {"short": ""})
+    # Under a procedure of its own steps one decision binds every authority: an outcome the same as the lead's is
+    # said once, with the others named after it.
+    same = [a for a in authorities if a is not lead and lead.get("outcome") and a["outcome"] == lead["outcome"]]
+    outcomes = [{"who": a["short"], "role": a["role"], "outcome": a["outcome"]} for a in authorities if a not in same]
+    if same:
+        outcomes.append(
+            {
+                "who": ", ".join(a["short"] for a in same),
+                "role": "",
+                "outcome": f"the same decision as the {lead['role']}'s",
+            }
+        )
 
     recommendations = [
         {
@@ -353,6 +369,7 @@ def report_context(
     ]
 
     deadlines = sorted(state.deadlines.values(), key=lambda d: (d.trigger, d.deadline_id))
+    late = acted_late(procedure, deadlines, events) if procedure is not None else {}
     deadline_rows = [
         {
             "summary": d.summary,
@@ -360,8 +377,8 @@ def report_context(
             "statute": d.statute,
             "trigger": d.trigger.isoformat(),
             "due": d.due.isoformat(),
-            "label": d.label,
-            "history": _deadline_history(d.deadline_id, events),
+            "label": status_with_lateness(d, late.get(d.deadline_id)),
+            "history": _deadline_history(d.deadline_id, events, late.get(d.deadline_id)),
         }
         for d in deadlines
     ]
@@ -430,32 +447,19 @@ def report_context(
         "recommendations": recommendations,
         "response": response,
         "deadlines": deadline_rows,
+        "outcomes": outcomes,
         "notices": notices,
         "timeline": timeline,
         "events_count": len(events),
     }
 
 
-_TERMS = {
-    "report": "Report of findings",
-    "lead": "lead",
-    "concerned": "co-investigator",
-    "board": "board",
-    "respondent": "respondent",
-    "authorities": "authorities",
-}
-
-
 def _terms(procedure: Procedure | None) -> dict[str, str]:
-    return _TERMS | (procedure.terms if procedure else {})
+    return terms_of(procedure)
 
 
 def _role(aid: str, state: InvestigationState, procedure: Procedure | None) -> str:
-    terms = _terms(procedure)
-    if aid == state.lead:
-        return terms["lead"]
-    auth = procedure.authorities.get(aid) if procedure else None
-    return terms["board"] if auth is not None and auth.role == "board" else terms["concerned"]
+    return role_in(aid, state.lead, procedure)
 
 
 def _steps_overview(

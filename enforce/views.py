@@ -7,7 +7,7 @@ carriage return) shown as `\\x1b`, never sent to the terminal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from rich.console import Console
@@ -15,8 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from activities.markdown import visible
+from domain.deadlines import rule_text
+from domain.errors import DataError
 from domain.events import Event, StepRecorded, event_name
+from domain.policy import status_with_lateness
+from domain.procedure import Procedure, load_procedure
 from domain.state import DeadlineState, InvestigationState
+from workflows.details import track_rows
 from workflows.messages import StateView
 
 
@@ -32,24 +37,37 @@ def _days_left(d: DeadlineState, today: date) -> str:
     return f"{left} days" if left >= 0 else f"{-left} days late"
 
 
-def deadlines_table(deadlines: Sequence[DeadlineState], today: date | None, title: str) -> Table:
+def deadlines_table(
+    deadlines: Sequence[DeadlineState], today: date | None, title: str, late: Mapping[str, Event] | None = None
+) -> Table:
+    """Clocks with days left (`today`) or their status; `late`: what was done after a clock ran out
+    (`domain.policy.acted_late`), shown with the day it was done."""
     table = Table(title=title, title_justify="left")
     for col in ("deadline", "authority", "kind", "due", "days left" if today else "status", "rule"):
         table.add_column(col)
     for d in deadlines:
-        last = _days_left(d, today) if today else d.label
+        last = _days_left(d, today) if today else status_with_lateness(d, (late or {}).get(d.deadline_id))
         table.add_row(
             plain(d.deadline_id),
             plain(d.authority),
             plain(d.kind),
             d.due.isoformat(),
             plain(last),
-            plain(f"{d.summary} ({d.statute})"),
+            plain(rule_text(d.summary, d.statute)),
         )
     return table
 
 
-def tracks_table(state: InvestigationState) -> Table:
+def tracks_table(state: InvestigationState, procedure: Procedure | None = None) -> Table:
+    """Each authority's track. Under a procedure of its own steps (the GDPR's), each authority's part in the
+    procedure's words and its latest step, not the concurrence and finding of a joint investigation."""
+    if state.phase:
+        table = Table(title="Authorities", title_justify="left")
+        for col in ("authority", "role", "file", "track", "latest step", "outcome"):
+            table.add_column(col)
+        for r in track_rows(state, procedure):
+            table.add_row(*(plain(x) for x in r))
+        return table
     table = Table(title="Tracks", title_justify="left")
     for col in ("authority", "file", "track", "concurrence", "finding", "outcome"):
         table.add_column(col)
@@ -66,13 +84,22 @@ def tracks_table(state: InvestigationState) -> Table:
     return table
 
 
+def procedure_of(state: InvestigationState) -> Procedure | None:
+    """The shipped procedure a case runs under, in its version of the case's opening (None for one kept beside
+    its case files, which this machine may not have: the views then do without its words)."""
+    try:
+        return load_procedure(state.procedure, on=state.opened)
+    except (KeyError, DataError):
+        return None
+
+
 def print_state(console: Console, view: StateView) -> None:
     s = view.state
     today = view.clock.date()
     console.print(plain(s.title, "bold") + plain(f"  ({s.slug})"))
     head = Table.grid(padding=(0, 2))
-    head.add_row("stage", s.stage.value if s.stage else "opening")
-    if s.phase:
+    head.add_row("stage", plain(s.stage_name))
+    if s.phase and s.phase != s.stage_name:
         # A procedure of its own steps: where it is, and its last step in its own words.
         head.add_row("phase", plain(s.phase))
     if s.steps:
@@ -86,7 +113,7 @@ def print_state(console: Console, view: StateView) -> None:
     if s.linked:
         head.add_row("linked", plain(", ".join(f"investigation-{slug}" for slug in s.linked)))
     console.print(head)
-    console.print(tracks_table(s))
+    console.print(tracks_table(s, procedure_of(s)))
     if s.recommendations:
         recs = Table(title="Recommendations", title_justify="left")
         for col in ("id", "recommendation", "answer", "verified"):

@@ -17,6 +17,7 @@ import asyncio
 import json
 import re
 import sys
+import tomllib
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
@@ -31,7 +32,7 @@ from activities.markdown import visible
 from enforce import settings
 from enforce.connect import Unreachable, connect
 from enforce.record import respondent_names
-from enforce.views import plain
+from enforce.views import plain, procedure_of, tracks_table
 from workflows import search_attributes as sa
 from workflows.messages import MEMO_RESPONDENT
 
@@ -92,6 +93,7 @@ def _iso(moment: datetime) -> str:
 def build_query(
     *,
     stages: list[str] | None = None,
+    procedure: str | None = None,
     authority: str | None = None,
     due_before: datetime | None = None,
     awaiting: str | None = None,
@@ -112,6 +114,9 @@ def build_query(
             parts.append(f"{sa.INVESTIGATION_STAGE.name} = {quote(stages[0])}")
         else:
             parts.append(f"{sa.INVESTIGATION_STAGE.name} IN ({', '.join(quote(s) for s in stages)})")
+    if procedure:
+        # Backquoted: PROCEDURE is an SQL keyword to the visibility query parser.
+        parts.append(f"`{sa.PROCEDURE.name}` = {quote(procedure)}")
     if authority:
         parts.append(f"{sa.AUTHORITIES.name} = {quote(authority)}")
     if due_before is not None:
@@ -208,9 +213,17 @@ def table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _stages() -> list[str]:
+    """The stages a case is listed at: the common ones, and the phases of the shipped procedures of their own
+    steps (a GDPR case is at `draft-decision`, `dispute-resolution`, ...), in every version of each."""
+    from domain.procedure import PROCEDURES_DIR
     from domain.state import Stage
 
-    return [s.value for s in Stage]
+    known = [s.value for s in Stage]
+    for path in sorted(PROCEDURES_DIR.iterdir()):
+        if path.name.endswith(".toml"):
+            phases = tomllib.loads(path.read_text()).get("phases", [])
+            known += [p for p in phases if isinstance(p, str) and p not in known]
+    return known
 
 
 async def _connect():
@@ -255,6 +268,10 @@ def list_cases(
         list[str] | None,
         typer.Option("--stage", "-s", help="Only cases in this stage (repeat for several), e.g. `escalation`."),
     ] = None,
+    procedure: Annotated[
+        str | None,
+        typer.Option("--procedure", "-p", help="Only cases under this procedure, e.g. `eu-gdpr` (the GDPR's)."),
+    ] = None,
     authority: Annotated[str | None, typer.Option("--authority", "-a", help="Only cases this authority is in.")] = None,
     respondent: Annotated[
         str | None,
@@ -287,7 +304,7 @@ def list_cases(
 
     Filters combine (AND). Without `--open`/`--closed` both open and closed cases are listed.
 
-    Example: `enforce list --stage escalation --due-within 14d -o json`
+    Example: `enforce list --stage escalation --due-within 14d -o json`, `enforce list --procedure eu-gdpr`
     """
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -298,6 +315,15 @@ def list_cases(
         for s in stage:
             if s not in known:
                 _fail(f"--stage: unknown stage {s!r}; one of {', '.join(known)}", 2)
+    if procedure is not None:
+        from domain.procedure import known_procedures
+
+        if procedure not in known_procedures():
+            _fail(
+                f"--procedure: unknown procedure {procedure!r}; one of {', '.join(known_procedures())} "
+                f"(one kept beside its case files: -q '`Procedure` = \"{procedure}\"')",
+                2,
+            )
     due_before = None
     if due_within is not None:
         try:
@@ -306,6 +332,7 @@ def list_cases(
             _fail(f"--due-within: {due_within!r} is not a duration; use e.g. 14d, 2w or 36h", 2)
     q = build_query(
         stages=stage,
+        procedure=procedure,
         authority=authority,
         due_before=due_before,
         awaiting=awaiting,
@@ -382,7 +409,7 @@ def _event_line(e: Any) -> str:
 def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime) -> Group:
     """Most urgent first, so that a short terminal still shows it: the stage, the clocks, the tracks, the news."""
     s = view.state
-    stage = s.stage.value if s.stage else "opening"
+    stage = s.stage_name
     served = sum(n.status == "served" for n in s.notices)
     head = Table.grid(padding=(0, 2))
     head.add_row("case", plain(s.title or slug, "bold") + plain(f"  ({slug}, {status})"))
@@ -402,7 +429,10 @@ def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime
             t.add_row(plain(d.summary), d.due.isoformat(), left, plain(d.label))
         parts.append(t)
     tracks = getattr(s, "tracks", None) or {}
-    if tracks:
+    if tracks and s.phase:
+        # A case of a procedure of its own steps: each authority's part and latest step.
+        parts.append(tracks_table(s, procedure_of(s)))
+    elif tracks:
         t = Table(title="Tracks", title_justify="left")
         for col in ("authority", "file", "track", "finding", "outcome"):
             t.add_column(col)
@@ -473,7 +503,7 @@ def watch(
         while True:
             view, status = await poll(client, seen)
             s = view.state
-            now = (s.stage.value if s.stage else "opening", s.awaiting_party, status)
+            now = (s.stage_name, s.awaiting_party, status)
             if now != last:
                 print(visible(f"{slug}: stage {now[0]}, whose move {now[1]}, workflow {now[2]}"), flush=True)
                 last = now

@@ -34,6 +34,9 @@ MEMO_CARRIED = "memo-carried"
 # From this patch on, the tracks are started together, and an action waits until all of them run: before it,
 # one track was started per workflow task, and an action taken in between reached only the tracks started.
 TRACKS_TOGETHER = "tracks-together"
+# From this patch on, a case under a procedure of its own steps (eu-gdpr) is listed at its phase
+# (`InvestigationStage = dispute-resolution`), which is where it is; before it, at the common stage only.
+STAGE_IS_PHASE = "stage-is-phase"
 
 
 @workflow.defn(name="Investigation")
@@ -125,5 +128,8 @@ class InvestigationWorkflow(CaseRecord):
                 await self.send(track_id(state.slug, aid), "joint_event", batch)
 
     def stage_attributes(self) -> list[SearchAttributeUpdate]:
-        stage = self.inv.state.stage
-        return [sa.INVESTIGATION_STAGE.value_set(stage.value if stage else Stage.OPENED.value)]
+        state = self.inv.state
+        stage = state.stage.value if state.stage else Stage.OPENED.value
+        if state.stage_name != stage and state.stage is not None and workflow.patched(STAGE_IS_PHASE):
+            stage = state.stage_name
+        return [sa.INVESTIGATION_STAGE.value_set(stage)]

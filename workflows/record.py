@@ -610,7 +610,9 @@ class CaseRecord:
     # ------------------------------------------------------------------ what people see
 
     def show_details(self) -> None:
-        details = current_details(self.inv.state, self.inv.events, self.now(), self.inv.owner, self.dropped)
+        details = current_details(
+            self.inv.state, self.inv.events, self.now(), self.inv.owner, self.dropped, self.inv.procedure
+        )
         workflow.set_current_details(details)
 
     def publish(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -124,6 +124,6 @@ class InvestigationWorkflow(CaseRecord):
             if batch:
                 await self.send(track_id(state.slug, aid), "joint_event", batch)
 
-    def stage_attributes(self) -> list[SearchAttributeUpdate]:
+    def stage_attributes(self) -> list[tuple[SearchAttributeKey, object]]:
         stage = self.inv.state.stage
-        return [sa.INVESTIGATION_STAGE.value_set(stage.value if stage else Stage.OPENED.value)]
+        return [(sa.INVESTIGATION_STAGE, stage.value if stage else Stage.OPENED.value)]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import CASE, New, explain, parse_action
     from domain.clock import CaseClock
     from domain.errors import Rejected
+    from domain.events import EVENT_ADAPTER
     from domain.investigation import Investigation
     from domain.limits import (
         ACTION_BYTES_MAX,
@@ -33,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_BYTES_MAX,
         SIGNED_IDS_KEPT,
         STORE_BATCH_BYTES,
+        TAIL_EVENTS,
+        TAIL_KEPT,
         UPDATE_IDS_KEPT,
         depth,
     )
@@ -74,6 +77,9 @@ AUTHENTICATED = "authenticated-batches"
 SIGNED = "signed-acts"
 # From this patch on, a record copies its events to the event store; histories from before it replay without.
 EVENT_STORE = "event-store"
+# From this patch on, a record upserts only the search attributes whose value changed (one upsert command for
+# those, none when nothing did), and keeps in memory only the events not yet stored and the last TAIL_KEPT.
+LEAN = "lean-record"
 JSON = b"json/plain"
 
 
@@ -372,7 +378,11 @@ class CaseRecord:
         """Queue what was recorded since for the event store, and start the sender if it is idle."""
         fresh = self.inv.drain()
         if not self.storing:
+            self.inv.keep_last(TAIL_EVENTS)
             return
+        if workflow.patched(LEAN):
+            # The store keeps the whole record: the run keeps what is not stored yet (`unstored`) and a margin.
+            self.inv.keep_last(TAIL_KEPT)
         self.unstored += [StoredEvent(body=body, link=lnk) for body, lnk in fresh]
         if self.unstored and (self.storer is None or self.storer.done()):
             self.storer = asyncio.create_task(self.store_loop())
@@ -612,14 +622,23 @@ class CaseRecord:
         if not self.indexed:
             return  # started without search attributes: the time-skipping test server knows none
         nxt = state.next_deadline
-        updates: list[SearchAttributeUpdate] = [
-            sa.AWAITING_PARTY.value_set(state.awaiting_party),
-            sa.NEXT_DEADLINE.value_set(self.clock.start_of_day(nxt.due)) if nxt else sa.NEXT_DEADLINE.value_unset(),
+        values = [
+            (sa.AWAITING_PARTY, state.awaiting_party),
+            (sa.NEXT_DEADLINE, self.clock.start_of_day(nxt.due) if nxt else None),
             *self.stage_attributes(),
+        ]
+        if workflow.patched(LEAN):
+            # The values the workflow holds now (as started, carried over, or last upserted): only a change is sent.
+            now = workflow.info().typed_search_attributes
+            values = [(key, value) for key, value in values if now.get(key) != value]
+            if not values:
+                return
+        updates: list[SearchAttributeUpdate] = [
+            key.value_set(value) if value is not None else key.value_unset() for key, value in values
         ]
         workflow.upsert_search_attributes(updates)
 
-    def stage_attributes(self) -> list[SearchAttributeUpdate]:
+    def stage_attributes(self) -> list[tuple[SearchAttributeKey, object]]:
         return []
 
     # Queries take their input raw and decode it here: a bad one is an error to the caller (a failed query,
@@ -658,6 +677,11 @@ class CaseRecord:
         the commands read it there and ask this query only for the events not stored yet (enforce/record.py)."""
         query = self._query_input("events", q, EventsQuery)
         events = self.inv.events_after(query.after)
+        first = events[0].seq if events else self.inv.state.last_seq + 1
+        if first > query.after + 1 and self.unstored:
+            # Older than the tail and not stored yet (the store lags): the run still holds their bodies.
+            older = [e for e in self.unstored if query.after < e.seq < first]
+            events = [EVENT_ADAPTER.validate_python(e.body) for e in older] + events
         if query.as_party:
             events = events_visible_to(events, self.inv.state, query.as_party)
         return EventsView(events=events)

@@ -67,6 +67,8 @@ class InvestigationWorkflow(CaseRecord):
         else:
             self.publish()
             self.arm_timers()
+            if self.unstored:
+                self.store()  # what the run before could not store yet goes first
 
         await workflow.wait_condition(
             lambda: self.inv.state.stage == Stage.CLOSED or workflow.info().is_continue_as_new_suggested()

@@ -34,6 +34,8 @@ MEMO_CARRIED = "memo-carried"
 # From this patch on, the tracks are started together, and an action waits until all of them run: before it,
 # one track was started per workflow task, and an action taken in between reached only the tracks started.
 TRACKS_TOGETHER = "tracks-together"
+# From this patch on, a joint batch goes to every track at once (ordered per track), not one track after another.
+SIGNALS_TOGETHER = "signals-together"
 
 
 @workflow.defn(name="Investigation")
@@ -121,10 +123,20 @@ class InvestigationWorkflow(CaseRecord):
             return
         # Every track hears of the closure; the others only while they are open.
         state = self.inv.state
-        for aid in state.tracks:
-            batch = [e for e in joint if aid in state.open_tracks or e.type == "InvestigationClosed"]
-            if batch:
-                await self.send(track_id(state.slug, aid), "joint_event", batch)
+        batches = [
+            (track_id(state.slug, aid), batch)
+            for aid in state.tracks
+            if (batch := [e for e in joint if aid in state.open_tracks or e.type == "InvestigationClosed"])
+        ]
+        if not batches:
+            return
+        if workflow.patched(SIGNALS_TOGETHER):
+            # All the tracks' signals in one workflow task, each still after the batches sent to that track
+            # before: one round trip for the lot, where one a track followed the other.
+            await asyncio.gather(*(self.send(t, "joint_event", b, together=True) for t, b in batches))
+        else:
+            for target, batch in batches:
+                await self.send(target, "joint_event", batch)
 
     def stage_attributes(self) -> list[tuple[SearchAttributeKey, object]]:
         stage = self.inv.state.stage

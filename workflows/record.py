@@ -150,6 +150,8 @@ class CaseRecord:
         self.pending: set[str] = set()
         # Events go to the other records of the case in the order they were recorded, one batch at a time.
         self.outgoing = asyncio.Lock()
+        # From the signals-together patch on, the order is kept per record sent to (`send`, `lane`).
+        self.lanes: dict[str, asyncio.Lock] = {}
         self.sending = 0
         # True while the joint record starts its tracks: an action waits, so that every track hears of it.
         self.opening = False
@@ -350,12 +352,17 @@ class CaseRecord:
                 asyncio.create_task(self.serve(req))
         await self.forward(originated)
 
-    async def send(self, target: str, signal: str, events: list[ev.Event]) -> None:
-        """Send events to another record of the case, after whatever this one sent before: numbered, and
-        authenticated under the current record key."""
+    def lane(self, target: str, together: bool) -> asyncio.Lock:
+        """What orders the batches to `target`: one lock for all targets before the signals-together patch (a
+        batch to one track waited for the one to the track before), one per target since."""
+        return self.lanes.setdefault(target, asyncio.Lock()) if together else self.outgoing
+
+    async def send(self, target: str, signal: str, events: list[ev.Event], together: bool = False) -> None:
+        """Send events to another record of the case, after whatever this one sent it before: numbered, and
+        authenticated under the current record key. (An asyncio lock is taken in the order it was asked for.)"""
         self.sending += 1
         try:
-            async with self.outgoing:
+            async with self.lane(target, together):
                 seq = self.sent.get(target, 0) + 1
                 self.sent[target] = seq
                 message = keys.canonical(target, self.inv.owner, seq, [e.model_dump(mode="json") for e in events])

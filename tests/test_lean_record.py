@@ -71,8 +71,9 @@ async def test_a_steady_stream_of_actions_continues_as_new_and_every_event_is_re
         runs = await runs_of(client, slug)
         ended = [length for status, length in runs if status == "CONTINUED_AS_NEW"]
         assert len(ended) >= 3, runs
-        # Each run ended near the server's suggestion, however steadily the actions came.
-        assert max(ended) <= 3 * SUGGEST_AFTER, runs
+        # Each run ended soon after the server suggested it (what comes in while its last append finishes is
+        # recorded too), however steadily the actions came.
+        assert max(ended) <= 10 * SUGGEST_AFTER, runs
 
         stored = Store()
         for _ in range(300):

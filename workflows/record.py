@@ -158,7 +158,11 @@ class CaseRecord:
         # Events recorded and not yet in the event store, with their links, in seq order; one sender appends
         # them a batch at a time (`store_loop`). A run copies its events there when it began with the store
         # (this patch) and every event before its own is there (or carried whole, so folded in again here).
-        self.unstored: list[StoredEvent] = list(carried.unstored) if carried else []
+        self.unstored: list[StoredEvent] = []
+        if carried and carried.unstored_links:
+            tail = carried.tail[-len(carried.unstored_links) :]
+            pairs = zip(tail, carried.unstored_links, strict=True)
+            self.unstored = [StoredEvent(body=e.model_dump(mode="json"), link=lnk) for e, lnk in pairs]
         self.storer: asyncio.Task | None = None
         # Set when the run settles to continue as new (from the lean patch on, see `settle`).
         self.winding = False
@@ -188,7 +192,7 @@ class CaseRecord:
             signed_ids=self.signed_ids,
             signed_floor=self.signed_floor,
             stored=self.storing,
-            unstored=self.unstored if self.storing else [],
+            unstored_links=[e.link for e in self.unstored] if self.storing else [],
         )
 
     # ------------------------------------------------------------------ actions (updates)
@@ -637,7 +641,17 @@ class CaseRecord:
         return self.winding and not self.closing() and self._carriable()
 
     def _carriable(self) -> bool:
-        return len(self.unstored) <= TAIL_KEPT and len(self._batch()) == len(self.unstored)
+        """Whether the next run can take over what is unstored: a batch of at most TAIL_KEPT events, all still
+        in the tail (which carries their bodies)."""
+        if not self.unstored:
+            return True
+        tail = self.inv.events
+        return (
+            len(self.unstored) <= TAIL_KEPT
+            and bool(tail)
+            and self.unstored[0].seq >= tail[0].seq
+            and self.unstored[-1].seq == tail[-1].seq
+        )
 
     # ------------------------------------------------------------------ what people see
 

@@ -44,6 +44,8 @@ class Investigation:
         # The most recent events, oldest first, and each one's size in bytes (JSON).
         self.events: list[ev.Event] = []
         self.sizes: list[int] = []
+        # How many recent events are kept (`keep_last`).
+        self.tail_max = TAIL_EVENTS
         # Events recorded and not yet handed to the event store, each with its chain link, in seq order
         # (taken by `drain`, so this holds only what was recorded since).
         self.fresh: list[tuple[dict, str]] = []
@@ -71,8 +73,17 @@ class Investigation:
     def _keep(self, event: ev.Event, size: int) -> None:
         self.events.append(event)
         self.sizes.append(size)
-        while len(self.events) > 1 and (len(self.events) > TAIL_EVENTS or sum(self.sizes) > TAIL_BYTES):
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self.events) > 1 and (len(self.events) > self.tail_max or sum(self.sizes) > TAIL_BYTES):
             del self.events[0], self.sizes[0]
+
+    def keep_last(self, n: int) -> None:
+        """Keep at most the `n` most recent events from now on (at least one)."""
+        if n != self.tail_max:
+            self.tail_max = max(1, n)
+            self._trim()
 
     def _take(self, event: ev.Event) -> None:
         """Fold one event in, link it into the chain, note it as a cause, and keep it among the recent."""
@@ -125,6 +136,7 @@ class Investigation:
     def _trial(self) -> Investigation:
         trial = Investigation(self.procedure, self.owner)
         trial.events, trial.sizes, trial.state = list(self.events), list(self.sizes), self.state
+        trial.tail_max = self.tail_max
         trial.head, trial.causes = self.head, self.causes
         return trial
 

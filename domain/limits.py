@@ -52,6 +52,9 @@ KEY_B64_MAX = 128
 # commands read the store, a run keeps enough for a case's whole life (Clearview to closure: 72 events).
 TAIL_EVENTS = 1000
 TAIL_BYTES = 512 * 1024
+# ... and what a run that copies its record to the event store keeps: the events not yet stored, and the most
+# recent this many besides (a reader that read the store just before a batch landed there finds the rest here).
+TAIL_KEPT = 100
 # The most recent of each history list the state shows (messages, notices served, each track's comments on the
 # findings, voluntary measures): the state stays bounded by the case's open business, the record keeps the rest.
 STATE_KEPT = 100

@@ -29,6 +29,7 @@ from domain.events import AnyEvent
 from domain.procedure import Procedure
 from domain.state import DeadlineState, InvestigationState, Track
 from enforce import codec, identity, investigations, keys, settings
+from enforce import record as records
 from enforce.connect import client_identity
 from workflows import keyring as workflow_keyring
 
@@ -100,11 +101,15 @@ async def settled(client: Client, slug: str, authorities: list[str]) -> investig
 
 async def gather(client: Client, slug: str, record: list[AnyEvent]) -> None:
     """Add to `record` the joint record's events since the last one in it. A run keeps only its recent events
-    (domain.limits.TAIL_EVENTS), so the simulation reads them as they come, at every settled moment."""
+    (domain.limits.TAIL_KEPT besides those not yet stored), so the simulation reads them as they come, at every
+    settled moment; those that left the tail before they were read are read from the event store."""
     after = record[-1].seq if record else 0
     new = (await investigations.events(client, slug, after)).events
     if new and new[0].seq != after + 1:
-        raise SimulationError(f"events {after + 1}-{new[0].seq - 1} left the record's tail before they were read")
+        whole = (await records.read(client, slug)).events
+        if [e.seq for e in whole] != list(range(1, len(whole) + 1)):
+            raise SimulationError(f"events {after + 1}-{new[0].seq - 1} are neither in the store nor in the tail")
+        new = whole[after:]
     record.extend(new)
 
 

@@ -1,7 +1,8 @@
-"""Record the histories the replay tests run against: `python scripts/record_histories.py`.
+"""Record the histories the replay tests run against: `python scripts/record_histories.py [tag]`.
 
 Run it when a workflow change is deliberate and guarded by `workflow.patched`: keep the old histories (they
-are what running cases look like) and add new ones beside them, named by date.
+are what running cases look like) and add new ones beside them, named by date (and by `tag` when given, so
+that two changes recorded on one day do not overwrite each other's histories).
 
 The histories are recorded through the project's data converter, encrypted, into tests/histories/encrypted/
 with the TEST key set kept there (TEST-ONLY-codec-keys.json, made on the first recording, never a real key).
@@ -33,7 +34,7 @@ TEST_KEYS = ENCRYPTED / "TEST-ONLY-codec-keys.json"
 TEST_RECORD_KEYS = ENCRYPTED / "TEST-ONLY-record-keys.json"
 
 
-async def main() -> None:
+async def main(tag: str = "") -> None:
     from enforce import codec
 
     out = ENCRYPTED
@@ -43,7 +44,7 @@ async def main() -> None:
     os.environ.pop("ENFORCE_CODEC_KEY", None)
     os.environ["ENFORCE_CODEC_KEYS"] = str(TEST_KEYS)
     os.environ["ENFORCE_RECORD_KEYS"] = str(TEST_RECORD_KEYS)
-    stamp = date.today().isoformat()
+    stamp = date.today().isoformat() + (f".{tag}" if tag else "")  # the replay test reads the id after the third "-"
     for casefile in ("clearview.toml", "rcmp.toml"):
         case, procedure = load_case(ROOT / "cases" / casefile)
         ids = [workflow_id(case.slug)] + [track_id(case.slug, a) for a in case.authorities]
@@ -59,4 +60,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else ""))

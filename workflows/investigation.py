@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -37,6 +37,8 @@ TRACKS_TOGETHER = "tracks-together"
 # From this patch on, a case under a procedure of its own steps (eu-gdpr) is listed at its phase
 # (`InvestigationStage = dispute-resolution`), which is where it is; before it, at the common stage only.
 STAGE_IS_PHASE = "stage-is-phase"
+# From this patch on, a joint batch goes to every track at once (ordered per track), not one track after another.
+SIGNALS_TOGETHER = "signals-together"
 
 
 @workflow.defn(name="Investigation")
@@ -70,6 +72,8 @@ class InvestigationWorkflow(CaseRecord):
         else:
             self.publish()
             self.arm_timers()
+            if self.unstored:
+                self.store()  # what the run before could not store yet goes first
 
         await workflow.wait_condition(
             lambda: self.inv.state.stage == Stage.CLOSED or workflow.info().is_continue_as_new_suggested()
@@ -122,14 +126,24 @@ class InvestigationWorkflow(CaseRecord):
             return
         # Every track hears of the closure; the others only while they are open.
         state = self.inv.state
-        for aid in state.tracks:
-            batch = [e for e in joint if aid in state.open_tracks or e.type == "InvestigationClosed"]
-            if batch:
-                await self.send(track_id(state.slug, aid), "joint_event", batch)
+        batches = [
+            (track_id(state.slug, aid), batch)
+            for aid in state.tracks
+            if (batch := [e for e in joint if aid in state.open_tracks or e.type == "InvestigationClosed"])
+        ]
+        if not batches:
+            return
+        if workflow.patched(SIGNALS_TOGETHER):
+            # All the tracks' signals in one workflow task, each still after the batches sent to that track
+            # before: one round trip for the lot, where one a track followed the other.
+            await asyncio.gather(*(self.send(t, "joint_event", b, together=True) for t, b in batches))
+        else:
+            for target, batch in batches:
+                await self.send(target, "joint_event", batch)
 
-    def stage_attributes(self) -> list[SearchAttributeUpdate]:
+    def stage_attributes(self) -> list[tuple[SearchAttributeKey, object]]:
         state = self.inv.state
         stage = state.stage.value if state.stage else Stage.OPENED.value
         if state.stage_name != stage and state.stage is not None and workflow.patched(STAGE_IS_PHASE):
             stage = state.stage_name
-        return [sa.INVESTIGATION_STAGE.value_set(stage)]
+        return [(sa.INVESTIGATION_STAGE, stage)]

@@ -70,6 +70,9 @@ class Carried(BaseModel):
     # Every event up to `last_seq` is in the event store: the runs before this one copied it there. False for a
     # case begun before the store, whose next runs go on without it (its early events are in no store).
     stored: bool = False
+    # The chain links of the last events of `tail`, recorded and not yet in the store when the run ended: the
+    # next run appends those events first (their bodies are the tail's, not carried twice).
+    unstored_links: list[str] = []
 
     def record(self, procedure: Procedure, owner: str) -> Investigation:
         """The record this run goes on with."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import CASE, New, explain, parse_action, unsealed
     from domain.clock import CaseClock
     from domain.errors import Rejected
+    from domain.events import EVENT_ADAPTER
     from domain.investigation import Investigation
     from domain.limits import (
         ACTION_BYTES_MAX,
@@ -33,12 +34,14 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_BYTES_MAX,
         SIGNED_IDS_KEPT,
         STORE_BATCH_BYTES,
+        TAIL_EVENTS,
+        TAIL_KEPT,
         UPDATE_IDS_KEPT,
         depth,
     )
     from domain.notices import NoticeRequest
     from domain.policy import next_reminder, notices_for, on_missed, refuse_incoming, reminder, tracks_follow
-    from domain.state import DeadlineState, events_visible_to, visible_to
+    from domain.state import DeadlineState, Stage, events_visible_to, visible_to
     from workflows import keyring, keys
     from workflows import search_attributes as sa
     from workflows.details import current_details
@@ -77,6 +80,9 @@ EVENT_STORE = "event-store"
 # A record started from this patch on refuses content between authorities (evidence, messages) that arrives
 # unsealed; a record started before it goes on as it began (validators do not run on replay).
 SEALED_CONTENT = "sealed-content"
+# From this patch on, a record upserts only the search attributes whose value changed (one upsert command for
+# those, none when nothing did), and keeps in memory only the events not yet stored and the last TAIL_KEPT.
+LEAN = "lean-record"
 JSON = b"json/plain"
 
 
@@ -147,6 +153,8 @@ class CaseRecord:
         self.pending: set[str] = set()
         # Events go to the other records of the case in the order they were recorded, one batch at a time.
         self.outgoing = asyncio.Lock()
+        # From the signals-together patch on, the order is kept per record sent to (`send`, `lane`).
+        self.lanes: dict[str, asyncio.Lock] = {}
         self.sending = 0
         # True while the joint record starts its tracks: an action waits, so that every track hears of it.
         self.opening = False
@@ -154,7 +162,13 @@ class CaseRecord:
         # them a batch at a time (`store_loop`). A run copies its events there when it began with the store
         # (this patch) and every event before its own is there (or carried whole, so folded in again here).
         self.unstored: list[StoredEvent] = []
+        if carried and carried.unstored_links:
+            tail = carried.tail[-len(carried.unstored_links) :]
+            pairs = zip(tail, carried.unstored_links, strict=True)
+            self.unstored = [StoredEvent(body=e.model_dump(mode="json"), link=lnk) for e, lnk in pairs]
         self.storer: asyncio.Task | None = None
+        # Set when the run settles to continue as new (from the lean patch on, see `settle`).
+        self.winding = False
         self.stored_before = carried is None or carried.state is None or carried.stored
         # Set when the store refuses this record's events (an alarm): the run stops copying.
         self.refused = False
@@ -182,6 +196,7 @@ class CaseRecord:
             signed_ids=self.signed_ids,
             signed_floor=self.signed_floor,
             stored=self.storing,
+            unstored_links=[e.link for e in self.unstored] if self.storing else [],
         )
 
     # ------------------------------------------------------------------ actions (updates)
@@ -348,12 +363,17 @@ class CaseRecord:
                 asyncio.create_task(self.serve(req))
         await self.forward(originated)
 
-    async def send(self, target: str, signal: str, events: list[ev.Event]) -> None:
-        """Send events to another record of the case, after whatever this one sent before: numbered, and
-        authenticated under the current record key."""
+    def lane(self, target: str, together: bool) -> asyncio.Lock:
+        """What orders the batches to `target`: one lock for all targets before the signals-together patch (a
+        batch to one track waited for the one to the track before), one per target since."""
+        return self.lanes.setdefault(target, asyncio.Lock()) if together else self.outgoing
+
+    async def send(self, target: str, signal: str, events: list[ev.Event], together: bool = False) -> None:
+        """Send events to another record of the case, after whatever this one sent it before: numbered, and
+        authenticated under the current record key. (An asyncio lock is taken in the order it was asked for.)"""
         self.sending += 1
         try:
-            async with self.outgoing:
+            async with self.lane(target, together):
                 seq = self.sent.get(target, 0) + 1
                 self.sent[target] = seq
                 message = keys.canonical(target, self.inv.owner, seq, [e.model_dump(mode="json") for e in events])
@@ -379,7 +399,11 @@ class CaseRecord:
         """Queue what was recorded since for the event store, and start the sender if it is idle."""
         fresh = self.inv.drain()
         if not self.storing:
+            self.inv.keep_last(TAIL_EVENTS)
             return
+        if workflow.patched(LEAN):
+            # The store keeps the whole record: the run keeps what is not stored yet (`unstored`) and a margin.
+            self.inv.keep_last(TAIL_KEPT)
         self.unstored += [StoredEvent(body=body, link=lnk) for body, lnk in fresh]
         if self.unstored and (self.storer is None or self.storer.done()):
             self.storer = asyncio.create_task(self.store_loop())
@@ -399,7 +423,7 @@ class CaseRecord:
         """The one sender: appends the unstored events in seq order, one activity per batch, until none is
         left. The activity retries without limit while the store is down: the copy waits, the case goes on
         (updates, signals and clocks keep recording; what they record joins the next batch)."""
-        while self.unstored and self.storing:
+        while self.unstored and self.storing and not self._winding_down():
             batch = self._batch()
             first, last = batch[0].seq, batch[-1].seq
             try:
@@ -591,20 +615,49 @@ class CaseRecord:
             return
 
     async def settle(self) -> None:
-        """Before this run ends: no update half-done, no notice half-served, every event in the store.
+        """Before this run ends: no update half-done, no notice half-served, every event in the store (or, for a
+        run that continues as new, at most one batch of them carried over).
 
-        The run waits for the store rather than carrying the unstored events into the next: the continue-as-new
+        The run waits for the store rather than carrying more than that into the next: the continue-as-new
         input then stays bounded however long a store outage lasts, and a run that completes could not carry
         them anywhere anyway. Waiting costs no history: an activity's retries write no events until it ends."""
         self.store()
+        # From the lean patch on, a run that continues as new may carry a few unstored events (at most one
+        # batch of TAIL_KEPT) to the next, which appends them first: under a steady stream of actions the
+        # store is never idle at the end of a workflow task, and a run waiting for it never ended (a run of
+        # 15,000 history events where 1,000 were suggested, its input growing with them). The batch in flight
+        # No batch is started meanwhile (`_winding_down`): the run ends between two appends, never during one,
+        # whose completion would arrive as the run ends and fail its last workflow task.
+        carry = self.winding = workflow.patched(LEAN)
         await workflow.wait_condition(
             lambda: (
                 workflow.all_handlers_finished()
                 and not self.pending
                 and not self.sending
-                and not self.unstored
                 and (self.storer is None or self.storer.done())
+                and (not self.unstored or (carry and not self.closing() and self._carriable()))
             )
+        )
+
+    def closing(self) -> bool:
+        return self.inv.state.stage == Stage.CLOSED
+
+    def _winding_down(self) -> bool:
+        """Whether the run is about to continue as new with what is unstored: the store sender then finishes its
+        batch and starts no other (while more than one carriable batch is unstored, it goes on)."""
+        return self.winding and not self.closing() and self._carriable()
+
+    def _carriable(self) -> bool:
+        """Whether the next run can take over what is unstored: a batch of at most TAIL_KEPT events, all still
+        in the tail (which carries their bodies)."""
+        if not self.unstored:
+            return True
+        tail = self.inv.events
+        return (
+            len(self.unstored) <= TAIL_KEPT
+            and bool(tail)
+            and self.unstored[0].seq >= tail[0].seq
+            and self.unstored[-1].seq == tail[-1].seq
         )
 
     # ------------------------------------------------------------------ what people see
@@ -621,14 +674,23 @@ class CaseRecord:
         if not self.indexed:
             return  # started without search attributes: the time-skipping test server knows none
         nxt = state.next_deadline
-        updates: list[SearchAttributeUpdate] = [
-            sa.AWAITING_PARTY.value_set(state.awaiting_party),
-            sa.NEXT_DEADLINE.value_set(self.clock.start_of_day(nxt.due)) if nxt else sa.NEXT_DEADLINE.value_unset(),
+        values = [
+            (sa.AWAITING_PARTY, state.awaiting_party),
+            (sa.NEXT_DEADLINE, self.clock.start_of_day(nxt.due) if nxt else None),
             *self.stage_attributes(),
+        ]
+        if workflow.patched(LEAN):
+            # The values the workflow holds now (as started, carried over, or last upserted): only a change is sent.
+            now = workflow.info().typed_search_attributes
+            values = [(key, value) for key, value in values if now.get(key) != value]
+            if not values:
+                return
+        updates: list[SearchAttributeUpdate] = [
+            key.value_set(value) if value is not None else key.value_unset() for key, value in values
         ]
         workflow.upsert_search_attributes(updates)
 
-    def stage_attributes(self) -> list[SearchAttributeUpdate]:
+    def stage_attributes(self) -> list[tuple[SearchAttributeKey, object]]:
         return []
 
     # Queries take their input raw and decode it here: a bad one is an error to the caller (a failed query,
@@ -667,6 +729,11 @@ class CaseRecord:
         the commands read it there and ask this query only for the events not stored yet (enforce/record.py)."""
         query = self._query_input("events", q, EventsQuery)
         events = self.inv.events_after(query.after)
+        first = events[0].seq if events else self.inv.state.last_seq + 1
+        if first > query.after + 1 and self.unstored:
+            # Older than the tail and not stored yet (the store lags): the run still holds their bodies.
+            older = [e for e in self.unstored if query.after < e.seq < first]
+            events = [EVENT_ADAPTER.validate_python(e.body) for e in older] + events
         if query.as_party:
             events = events_visible_to(events, self.inv.state, query.as_party)
         return EventsView(events=events)

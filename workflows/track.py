@@ -44,6 +44,8 @@ class AuthorityTrackWorkflow(CaseRecord):
         else:
             self.publish()
             self.arm_timers()
+            if self.unstored:
+                self.store()  # what the run before could not store yet goes first
         await workflow.wait_condition(lambda: self.closed() or workflow.info().is_continue_as_new_suggested())
         await self.settle()
         if not self.closed():

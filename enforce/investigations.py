@@ -38,6 +38,8 @@ from workflows.messages import (
     EventsQuery,
     EventsView,
     InvestigationInput,
+    QuietQuery,
+    QuietView,
     StateQuery,
     StateView,
     track_id,
@@ -259,3 +261,20 @@ async def track_states(client: Client, slug: str, authorities: list[str]) -> dic
         handle = client.get_workflow_handle(track_id(slug, aid))
         out[aid] = await handle.query("state", StateQuery(), result_type=StateView)
     return out
+
+
+async def quiet(client: Client, record: str) -> QuietView | None:
+    """Wait until the workflow `record` (a workflow id) is idle and return what it says (workflows/record.py
+    `quiet`); a completed record answers the query instead (it is idle for good). None: no such workflow yet."""
+    handle = client.get_workflow_handle(record)
+    try:
+        return await handle.execute_update("quiet", QuietQuery(), result_type=QuietView)
+    except (RPCError, WorkflowUpdateFailedError) as e:
+        if isinstance(e, RPCError) and e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        return await handle.query("quiet", QuietQuery(), result_type=QuietView)
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None

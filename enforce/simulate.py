@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -33,7 +33,8 @@ from workflows import keyring as workflow_keyring
 
 # Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
 STEP_TIME = time(12, 0)
-SETTLE_POLL = 0.05
+# How long to wait before asking again for a record not started yet.
+ABSENT_WAIT = 0.01
 # Calls to the test server's sleep tried, should the connection break under it.
 SLEEP_TRIES = 3
 
@@ -79,22 +80,43 @@ def quiet_runtime() -> Runtime:
 
 
 async def settled(client: Client, slug: str, authorities: list[str]) -> investigations.StateView:
-    """Wait until the joint record and every track have stopped moving (no notice in flight, no new event)."""
-    last = None
-    while True:
-        view = await investigations.state(client, slug)
-        try:
-            tracks = await investigations.track_states(client, slug, authorities)
-        except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND:
-                raise
-            tracks = {}  # the joint record is still starting its tracks
-        mark = (view.events, tuple(t.events for t in tracks.values()))
-        busy = view.pending or any(t.pending for t in tracks.values()) or len(tracks) < len(authorities)
-        if not busy and mark == last:
-            return view
-        last = mark
-        await asyncio.sleep(SETTLE_POLL)
+    """Wait until the joint record and every track have stopped moving (`quiet`), and return the joint record's
+    state."""
+    await quiet(client, slug, authorities)
+    return await investigations.state(client, slug)
+
+
+async def quiet(client: Client, slug: str, authorities: list[str]) -> investigations.QuietView:
+    """Wait until the joint record and every track have stopped moving, and return the joint record's answer.
+
+    Each record says when it is idle (the `quiet` update returns then: no notice, append, batch or handler in
+    flight) with the batches it sent to and heard from each other record. Asked in rounds, concurrently; once
+    every record has answered idle and every batch one sent another was heard by it, nothing can move any more
+    until the clock does: a record only stirs when a batch reaches it, and each batch sent before its sender's
+    idle answer is counted there. A record whose answer is stale (a batch sent to it after it answered) is asked
+    again; one asked again after its sender's answer and still not hearing a batch has dropped it (refused, or
+    gone): that batch is not waited for."""
+    ids = [investigations.workflow_id(slug)] + [investigations.track_id(slug, a) for a in authorities]
+    answers: dict[str, tuple[int, investigations.QuietView]] = {}  # record -> (round asked, its answer)
+    ask, round_ = ids, 0
+    while ask:
+        round_ += 1
+        got = await asyncio.gather(*(investigations.quiet(client, wid) for wid in ask))
+        answers.update({wid: (round_, view) for wid, view in zip(ask, got, strict=True) if view is not None})
+        ask = [wid for wid in ids if wid not in answers or _unheard(wid, answers)]
+        if any(wid not in answers for wid in ask):
+            await asyncio.sleep(ABSENT_WAIT)  # the joint record is still starting its tracks
+    return answers[ids[0]][1]
+
+
+def _unheard(target: str, answers: dict) -> bool:
+    """Whether a batch another record said it sent may still be on its way to `target`: not in `target`'s
+    answer, which was asked no later than the sender's (a later ask would have found it in its history)."""
+    asked, view = answers[target]
+    for source, (sender_asked, sender) in answers.items():
+        if source != target and sender.sent.get(target, 0) > view.heard.get(source, 0) and asked <= sender_asked:
+            return True
+    return False
 
 
 async def gather(client: Client, slug: str, record: list[AnyEvent]) -> None:
@@ -111,9 +133,9 @@ async def _advance(
     env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime, record: list[AnyEvent]
 ) -> None:
     for attempt in range(SLEEP_TRIES):
-        view = await settled(client, case.slug, case.authorities)
+        now = (await quiet(client, case.slug, case.authorities)).clock
         await gather(client, case.slug, record)
-        delta = until - view.clock
+        delta = until - now
         if delta <= timedelta(0):
             return
         try:
@@ -190,8 +212,7 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
                 except Rejected as e:
                     raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
                 progress(f"{step.on} {step.action} by {step.by}")
-            await _play_out(env, env.client, case, progress, events)
-            view = await settled(env.client, case.slug, case.authorities)
+            view = await _play_out(env, env.client, case, progress, events)
             await gather(env.client, case.slug, events)
             if before_shutdown:
                 await before_shutdown(env.client)
@@ -209,14 +230,17 @@ def _signers(case: CaseFile) -> dict[str, identity.User]:
     return users
 
 
-async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress, record: list[AnyEvent]) -> None:
-    """After the last step, let the clocks still running do their work, until the case closes or none runs."""
+async def _play_out(
+    env: WorkflowEnvironment, client: Client, case: CaseFile, progress, record: list[AnyEvent]
+) -> investigations.StateView:
+    """After the last step, let the clocks still running do their work, until the case closes or none runs;
+    the joint record's state then."""
     while True:
         view = await settled(client, case.slug, case.authorities)
         if view.state.stage is not None and view.state.stage.value == "closed":
-            return
+            return view
         nxt = view.state.next_deadline
         if nxt is None:
-            return
+            return view
         progress(f"clock: {nxt.summary} runs out {nxt.due}")
         await _advance(env, client, case, datetime.combine(nxt.due + timedelta(days=1), STEP_TIME, tzinfo=UTC), record)

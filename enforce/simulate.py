@@ -9,7 +9,7 @@ import base64
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -156,17 +156,36 @@ async def run(
     progress: Callable[[str], None] = lambda _: None,
     before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
 ) -> SimulationResult:
+    """Simulate one case; a step refused raises SimulationError."""
+    [result] = await run_many([(case, procedure)], progress=progress, before_shutdown=before_shutdown)
+    if isinstance(result, SimulationError):
+        raise result
+    return result
+
+
+async def run_many(
+    cases: Sequence[tuple[CaseFile, Procedure]],
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+    done: Callable[[int, SimulationResult | SimulationError], None] = lambda i, r: None,
+    before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
+) -> list[SimulationResult | SimulationError]:
+    """Simulate the cases one after another in this process: each case's result, or the SimulationError that
+    stopped it (a step refused: that case's workflows are ended, the next one runs). One after another, not
+    together: a time-skipping server's clock is one for all its workflows, and each case skips it to its own
+    dates. The slugs are distinct (a case's workflow ids and folder are named by its slug)."""
+    slugs = [case.slug for case, _ in cases]
+    if len(set(slugs)) != len(slugs):
+        raise ValueError("two of the cases have the same slug")
     # A simulation's notices go to a folder of their own, never into a live case's outbox.
     # Before the data dir moves: the keys are the configured ones, pinned for the activities too (they seal
     # the simulation's notices with the same key set).
     converter, pinned = _converter()
-    data = settings.data_dir() / "simulations" / case.slug
-    shutil.rmtree(data, ignore_errors=True)
-    pinned["ENFORCE_DATA_DIR"] = str(data)
-    before = {name: os.environ.get(name) for name in pinned}
+    folder = settings.data_dir() / "simulations"
+    before = {name: os.environ.get(name) for name in [*pinned, "ENFORCE_DATA_DIR"]}
     os.environ.update(pinned)
     try:
-        return await _run(case, procedure, progress, before_shutdown, converter)
+        return await _run(cases, folder, progress, done, before_shutdown, converter)
     finally:
         for name, value in before.items():
             if value is None:
@@ -188,7 +207,22 @@ def _converter() -> tuple[DataConverter, dict[str, str]]:
     return codec.data_converter(keys), {"ENFORCE_CODEC_KEY": key}
 
 
-async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter) -> SimulationResult:
+async def _run(cases, folder: Path, progress, done, before_shutdown, converter) -> list:
+    results: list[SimulationResult | SimulationError] = []
+    for i, (case, procedure) in enumerate(cases):
+        data = folder / case.slug
+        shutil.rmtree(data, ignore_errors=True)
+        os.environ["ENFORCE_DATA_DIR"] = str(data)
+        last = before_shutdown if i == len(cases) - 1 else None
+        results.append(await _on_a_server(case, procedure, progress, last, converter))
+        done(i, results[-1])
+    return results
+
+
+async def _on_a_server(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter):
+    """One case on a time-skipping server of its own (it starts in ~0.1 s). A second case on the server of a
+    first one that had completed hung in its first sleep (the server never skipped, nothing pending): the
+    cases of one call share this process, its worker code and keys, not the server."""
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
@@ -196,29 +230,49 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
     )
     try:
         queue = f"simulate-{case.slug}"
-        # The simulation's own record keys, under its own data folder (unless ENFORCE_RECORD_KEYS names some).
-        keys.install()
-        signers = _signers(case)
         async with Worker(env.client, task_queue=queue, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
-            # Without search attributes: the time-skipping test server knows none.
-            await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
-            progress(f"opened {case.slug} on {case.opened}")
-            events: list[AnyEvent] = []
-            for i, step in enumerate(case.steps):
-                await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
-                action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
-                try:
-                    await investigations.act(env.client, case.slug, action, signer=signers[step.by])
-                except Rejected as e:
-                    raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
-                progress(f"{step.on} {step.action} by {step.by}")
-            view = await _play_out(env, env.client, case, progress, events)
-            await gather(env.client, case.slug, events)
+            try:
+                result: SimulationResult | SimulationError = await _case(env, case, procedure, queue, progress)
+            except SimulationError as e:
+                await _end(env.client, case)
+                result = e
             if before_shutdown:
                 await before_shutdown(env.client)
     finally:
         await env.shutdown()
+    return result
+
+
+async def _case(env: WorkflowEnvironment, case: CaseFile, procedure: Procedure, queue: str, progress):
+    # The simulation's own record keys, under the case's data folder (unless ENFORCE_RECORD_KEYS names some).
+    keys.install()
+    signers = _signers(case)
+    # Without search attributes: the time-skipping test server knows none.
+    await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
+    progress(f"opened {case.slug} on {case.opened}")
+    events: list[AnyEvent] = []
+    for i, step in enumerate(case.steps):
+        await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
+        action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
+        try:
+            await investigations.act(env.client, case.slug, action, signer=signers[step.by])
+        except Rejected as e:
+            raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
+        progress(f"{step.on} {step.action} by {step.by}")
+    view = await _play_out(env, env.client, case, progress, events)
+    await gather(env.client, case.slug, events)
     return SimulationResult(slug=case.slug, data_dir=os.environ["ENFORCE_DATA_DIR"], events=events, state=view.state)
+
+
+async def _end(client: Client, case: CaseFile) -> None:
+    """End a case stopped by a refused step, so that its clocks do not run on under the next case's."""
+    for wid in [investigations.workflow_id(case.slug)] + [
+        investigations.track_id(case.slug, a) for a in case.authorities
+    ]:
+        try:
+            await client.get_workflow_handle(wid).terminate("simulation stopped: a step was refused")
+        except RPCError:
+            pass  # not started, or completed already
 
 
 def _signers(case: CaseFile) -> dict[str, identity.User]:

@@ -3,12 +3,13 @@
     .venv/bin/python bench/simulation.py [runs]        # default 3 runs
 
 The simulation (`enforce.simulate.run`, as `enforce simulate cases/clearview.toml` runs it) is timed whole,
-server start included, with its `settled()` polling counted by wrapping `enforce.investigations.state` and
-`track_states` from here: state queries of the joint record and of the tracks, and the time spent waiting
-in `settled()`. Its histories (the joint record and every track) are read before its server stops, and give
-the FLOOR: a bare workflow (bench/bare.py `BareFloor`) on a time-skipping server of its own, doing the same
-timers (those that fired, at the same case times; those cancelled or left running, started and cancelled)
-and the same number of activities, timed the same way (server start, worker, run, shutdown) in the same run.
+server start included, with its settling counted by wrapping `enforce.simulate.quiet` (a wait until the case
+is quiet), `enforce.investigations.quiet` (one record's `quiet` query, then its update if busy) and
+`enforce.investigations.state` from here, and the time spent waiting for quiet. Its histories (the joint
+record and every track) are read before its server stops, and give the FLOOR: a bare workflow (bench/bare.py
+`BareFloor`) on a time-skipping server of its own, doing the same timers (those that fired, at the same case
+times; those cancelled or left running, started and cancelled) and the same number of activities, timed the
+same way (server start, worker, run, shutdown) in the same run.
 
 Prints figures; asserts nothing. Speed is measured here, never in the test suite.
 """
@@ -37,34 +38,35 @@ from enforce.cases import load_case  # noqa: E402
 from workflows.messages import track_id, workflow_id  # noqa: E402
 
 
-class Polling:
-    """What `settled()` asks: counted by wrapping the client functions it calls (enforce/ is not edited)."""
+class Settling:
+    """How the simulation knows a case has settled: the `quiet` asks of the records (enforce.investigations.quiet,
+    one update each) and the rounds of them (enforce.simulate.quiet), counted and timed by wrapping those
+    functions from here (enforce/ is not edited), and the state queries besides."""
 
     def __init__(self) -> None:
-        self.joint = self.tracks = self.calls = 0
+        self.asks = self.calls = self.states = 0
         self.seconds = 0.0
 
     def install(self) -> None:
-        state, track_states, settled = investigations.state, investigations.track_states, simulate.settled
+        ask, settle, state = investigations.quiet, simulate.quiet, investigations.state
+
+        async def counted_ask(client, record):
+            self.asks += 1
+            return await ask(client, record)
 
         async def counted_state(client, slug, as_party=None):
-            self.joint += 1
+            self.states += 1
             return await state(client, slug, as_party)
 
-        async def counted_tracks(client, slug, authorities):
-            self.tracks += len(authorities)
-            return await track_states(client, slug, authorities)
-
-        async def timed_settled(client, slug, authorities):
+        async def timed_settle(client, slug, authorities):
             self.calls += 1
             started = time.perf_counter()
             try:
-                return await settled(client, slug, authorities)
+                return await settle(client, slug, authorities)
             finally:
                 self.seconds += time.perf_counter() - started
 
-        investigations.state, investigations.track_states, simulate.settled = (
-            counted_state, counted_tracks, timed_settled)  # fmt: skip
+        investigations.quiet, simulate.quiet, investigations.state = counted_ask, timed_settle, counted_state
 
 
 async def histories(client, slug: str, authorities: list[str]):
@@ -114,8 +116,8 @@ async def floor(spec: bare.FloorInput) -> tuple[float, harness.Work]:
 def main(runs: int) -> None:
     harness.private_env()
     case, procedure = load_case(ROOT / "cases" / "clearview.toml")
-    polling = Polling()
-    polling.install()
+    settling = Settling()
+    settling.install()
     seconds, result, found = [], None, {}
 
     async def keep(client):
@@ -138,9 +140,9 @@ def main(runs: int) -> None:
         f"simulate clearview: {len(result.events)} events, {len(result.deadlines)} deadlines, "
         f"{runs} runs: median {sim:.2f} s, min {min(seconds):.2f} s, max {max(seconds):.2f} s"
     )
-    print(f"  settled() per run: {polling.calls / runs:.0f} calls, {polling.joint / runs:.0f} state queries of the "
-          f"joint record and {polling.tracks / runs:.0f} of the tracks, {polling.seconds / runs:.2f} s waiting "
-          f"({polling.seconds / runs / sim:.0%} of the run)")  # fmt: skip
+    print(f"  settling per run: {settling.calls / runs:.0f} waits for quiet, {settling.asks / runs:.0f} quiet asks "
+          f"of the records, {settling.states / runs:.0f} state queries; {settling.seconds / runs:.2f} s waiting "
+          f"({settling.seconds / runs / sim:.0%} of the run)")  # fmt: skip
     timers = len(spec.moments) + len(spec.cancelled)
     acts = spec.activities_at_start + sum(m.activities for m in spec.moments)
     print(

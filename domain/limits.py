@@ -68,6 +68,8 @@ CARRIED_FULL_BYTES_MAX = 2 * TAIL_BYTES
 # The events one append to the event store carries (activities.store.append_events), in JSON bytes; a batch
 # holds at least one event (an event is at most an action's size, ACTION_BYTES_MAX): under Temporal's 2 MB.
 STORE_BATCH_BYTES = 512 * 1024
+# Callers a record lets wait at once for it to be quiet (the `quiet` update): a simulation asks once per record.
+QUIET_WAITERS_MAX = 16
 # JSON/TOML nesting: no document of the engine is deeper than this.
 NESTING_MAX = 12
 # The earliest date a case, a step or a deadline may carry: before PIPEDA (2000) and the GDPR (2016),

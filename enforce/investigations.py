@@ -49,6 +49,8 @@ from workflows.messages import (
     EventsQuery,
     EventsView,
     InvestigationInput,
+    QuietQuery,
+    QuietView,
     StateQuery,
     StateView,
     track_id,
@@ -315,3 +317,25 @@ async def track_states(client: Client, slug: str, authorities: list[str]) -> dic
         handle = client.get_workflow_handle(track_id(slug, aid))
         out[aid] = await handle.query("state", StateQuery(), result_type=StateView)
     return out
+
+
+async def quiet(client: Client, record: str) -> QuietView | None:
+    """Wait until the workflow `record` (a workflow id) is idle and return what it says (workflows/record.py
+    `quiet`). Asked first by the query, which costs no history and answers for a completed record too (idle for
+    good); the update, which waits, only when the record is busy. None: no such workflow yet."""
+    handle = client.get_workflow_handle(record)
+    try:
+        view = await handle.query("quiet", QuietQuery(), result_type=QuietView)
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+    if view.idle:
+        return view
+    try:
+        return await handle.execute_update("quiet", QuietQuery(), result_type=QuietView)
+    except (RPCError, WorkflowUpdateFailedError) as e:
+        if isinstance(e, RPCError) and e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    # Completed while the update was on its way: the query answers for it now.
+    return await handle.query("quiet", QuietQuery(), result_type=QuietView)

@@ -500,19 +500,30 @@ def actions(
 
 @app.command()
 def simulate(
-    casefile: Annotated[Path, typer.Argument(help="A case file with scripted [[steps]].")],
+    casefiles: Annotated[
+        list[Path], typer.Argument(help="Case files with scripted [[steps]], or folders of them (*.toml).")
+    ],
     output: OutputOpt = Output.TABLE,
 ) -> None:
-    """Run a case file's scripted steps to the end on a time-skipping Temporal, on the case's own dates.
+    """Run case files' scripted steps to the end on a time-skipping Temporal, on the cases' own dates.
 
-    Example: `enforce simulate cases/clearview.toml -o json`
+    One file: its timeline, deadlines and tracks. Several (or a folder): a forecast, per case its outcome and
+    the deadlines of all per month per authority, with progress on stderr.
+
+    Example: `enforce simulate cases/clearview.toml -o json`, `enforce simulate cases/`
     """
+    from enforce import forecast
     from enforce import simulate as sim
 
     try:
-        case, procedure = load_case(casefile, forecast=True)
+        files = forecast.case_files(casefiles)
+        cases = forecast.load_all(files)
     except DataError as e:
         raise Failure(str(e), 2) from None
+    if len(casefiles) > 1 or casefiles[0].is_dir():
+        _run(_forecast(files, cases, output))
+        return
+    case, procedure = cases[0]
 
     async def go() -> None:
         with err.status("simulating...") as status:
@@ -530,6 +541,22 @@ def simulate(
         out.print(plain("stage: ") + plain(result.stage, "bold"))
 
     _run(go())
+
+
+async def _forecast(files: list[Path], cases: list, output: Output) -> None:
+    from enforce import forecast
+    from enforce import simulate as sim
+
+    bar = forecast.Bar(len(cases))
+    results = await sim.run_many(cases, progress=lambda m: bar.step(m), done=lambda i, r: bar.case_done(files[i], r))
+    found = forecast.forecast(files, results)
+    if output == Output.JSON:
+        out.print_json(found.model_dump_json())
+    else:
+        out.print(forecast.cases_table(found))
+        out.print(forecast.deadlines_table(found))
+    if found.failed:
+        raise Failure(f"{found.failed} of {len(found.cases)} cases stopped at a refused step (see the table)")
 
 
 def simulation_json(result, procedure) -> dict:

@@ -9,7 +9,7 @@ import base64
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -35,7 +35,8 @@ from workflows import keyring as workflow_keyring
 
 # Scripted steps happen at noon on their day, after that morning's reminders and the night's expiries.
 STEP_TIME = time(12, 0)
-SETTLE_POLL = 0.05
+# How long to wait before asking again for a record not started yet.
+ABSENT_WAIT = 0.01
 # Calls to the test server's sleep tried, should the connection break under it.
 SLEEP_TRIES = 3
 
@@ -81,22 +82,43 @@ def quiet_runtime() -> Runtime:
 
 
 async def settled(client: Client, slug: str, authorities: list[str]) -> investigations.StateView:
-    """Wait until the joint record and every track have stopped moving (no notice in flight, no new event)."""
-    last = None
-    while True:
-        view = await investigations.state(client, slug)
-        try:
-            tracks = await investigations.track_states(client, slug, authorities)
-        except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND:
-                raise
-            tracks = {}  # the joint record is still starting its tracks
-        mark = (view.events, tuple(t.events for t in tracks.values()))
-        busy = view.pending or any(t.pending for t in tracks.values()) or len(tracks) < len(authorities)
-        if not busy and mark == last:
-            return view
-        last = mark
-        await asyncio.sleep(SETTLE_POLL)
+    """Wait until the joint record and every track have stopped moving (`quiet`), and return the joint record's
+    state."""
+    await quiet(client, slug, authorities)
+    return await investigations.state(client, slug)
+
+
+async def quiet(client: Client, slug: str, authorities: list[str]) -> investigations.QuietView:
+    """Wait until the joint record and every track have stopped moving, and return the joint record's answer.
+
+    Each record says when it is idle (the `quiet` update returns then: no notice, append, batch or handler in
+    flight) with the batches it sent to and heard from each other record. Asked in rounds, concurrently; once
+    every record has answered idle and every batch one sent another was heard by it, nothing can move any more
+    until the clock does: a record only stirs when a batch reaches it, and each batch sent before its sender's
+    idle answer is counted there. A record whose answer is stale (a batch sent to it after it answered) is asked
+    again; one asked again after its sender's answer and still not hearing a batch has dropped it (refused, or
+    gone): that batch is not waited for."""
+    ids = [investigations.workflow_id(slug)] + [investigations.track_id(slug, a) for a in authorities]
+    answers: dict[str, tuple[int, investigations.QuietView]] = {}  # record -> (round asked, its answer)
+    ask, round_ = ids, 0
+    while ask:
+        round_ += 1
+        got = await asyncio.gather(*(investigations.quiet(client, wid) for wid in ask))
+        answers.update({wid: (round_, view) for wid, view in zip(ask, got, strict=True) if view is not None})
+        ask = [wid for wid in ids if wid not in answers or _unheard(wid, answers)]
+        if any(wid not in answers for wid in ask):
+            await asyncio.sleep(ABSENT_WAIT)  # the joint record is still starting its tracks
+    return answers[ids[0]][1]
+
+
+def _unheard(target: str, answers: dict) -> bool:
+    """Whether a batch another record said it sent may still be on its way to `target`: not in `target`'s
+    answer, which was asked no later than the sender's (a later ask would have found it in its history)."""
+    asked, view = answers[target]
+    for source, (sender_asked, sender) in answers.items():
+        if source != target and sender.sent.get(target, 0) > view.heard.get(source, 0) and asked <= sender_asked:
+            return True
+    return False
 
 
 async def gather(client: Client, slug: str, record: list[AnyEvent]) -> None:
@@ -117,9 +139,9 @@ async def _advance(
     env: WorkflowEnvironment, client: Client, case: CaseFile, until: datetime, record: list[AnyEvent]
 ) -> None:
     for attempt in range(SLEEP_TRIES):
-        view = await settled(client, case.slug, case.authorities)
+        now = (await quiet(client, case.slug, case.authorities)).clock
         await gather(client, case.slug, record)
-        delta = until - view.clock
+        delta = until - now
         if delta <= timedelta(0):
             return
         try:
@@ -140,17 +162,36 @@ async def run(
     progress: Callable[[str], None] = lambda _: None,
     before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
 ) -> SimulationResult:
+    """Simulate one case; a step refused raises SimulationError."""
+    [result] = await run_many([(case, procedure)], progress=progress, before_shutdown=before_shutdown)
+    if isinstance(result, SimulationError):
+        raise result
+    return result
+
+
+async def run_many(
+    cases: Sequence[tuple[CaseFile, Procedure]],
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+    done: Callable[[int, SimulationResult | SimulationError], None] = lambda i, r: None,
+    before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
+) -> list[SimulationResult | SimulationError]:
+    """Simulate the cases one after another in this process: each case's result, or the SimulationError that
+    stopped it (a step refused: that case's workflows are ended, the next one runs). One after another, not
+    together: a time-skipping server's clock is one for all its workflows, and each case skips it to its own
+    dates. The slugs are distinct (a case's workflow ids and folder are named by its slug)."""
+    slugs = [case.slug for case, _ in cases]
+    if len(set(slugs)) != len(slugs):
+        raise ValueError("two of the cases have the same slug")
     # A simulation's notices go to a folder of their own, never into a live case's outbox.
     # Before the data dir moves: the keys are the configured ones, pinned for the activities too (they seal
     # the simulation's notices with the same key set).
     converter, pinned = _converter()
-    data = settings.data_dir() / "simulations" / case.slug
-    shutil.rmtree(data, ignore_errors=True)
-    pinned["ENFORCE_DATA_DIR"] = str(data)
-    before = {name: os.environ.get(name) for name in pinned}
+    folder = settings.data_dir() / "simulations"
+    before = {name: os.environ.get(name) for name in [*pinned, "ENFORCE_DATA_DIR"]}
     os.environ.update(pinned)
     try:
-        return await _run(case, procedure, progress, before_shutdown, converter)
+        return await _run(cases, folder, progress, done, before_shutdown, converter)
     finally:
         for name, value in before.items():
             if value is None:
@@ -172,7 +213,22 @@ def _converter() -> tuple[DataConverter, dict[str, str]]:
     return codec.data_converter(keys), {"ENFORCE_CODEC_KEY": key}
 
 
-async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter) -> SimulationResult:
+async def _run(cases, folder: Path, progress, done, before_shutdown, converter) -> list:
+    results: list[SimulationResult | SimulationError] = []
+    for i, (case, procedure) in enumerate(cases):
+        data = folder / case.slug
+        shutil.rmtree(data, ignore_errors=True)
+        os.environ["ENFORCE_DATA_DIR"] = str(data)
+        last = before_shutdown if i == len(cases) - 1 else None
+        results.append(await _on_a_server(case, procedure, progress, last, converter))
+        done(i, results[-1])
+    return results
+
+
+async def _on_a_server(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter):
+    """One case on a time-skipping server of its own (it starts in ~0.1 s). A second case on the server of a
+    first one that had completed hung in its first sleep (the server never skipped, nothing pending): the
+    cases of one call share this process, its worker code and keys, not the server."""
     import worker  # the same workflows and activities a live worker runs
 
     env = await WorkflowEnvironment.start_time_skipping(
@@ -183,30 +239,49 @@ async def _run(case: CaseFile, procedure: Procedure, progress, before_shutdown, 
     )
     try:
         queue = f"simulate-{case.slug}"
-        # The simulation's own record keys, under its own data folder (unless ENFORCE_RECORD_KEYS names some).
-        keys.install()
-        signers = _signers(case)
         async with Worker(env.client, task_queue=queue, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
-            # Without search attributes: the time-skipping test server knows none.
-            await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
-            progress(f"opened {case.slug} on {case.opened}")
-            events: list[AnyEvent] = []
-            for i, step in enumerate(case.steps):
-                await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
-                action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
-                try:
-                    await investigations.act(env.client, case.slug, action, signer=signers[step.by])
-                except Rejected as e:
-                    raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
-                progress(f"{step.on} {step.action} by {step.by}")
-            await _play_out(env, env.client, case, progress, events)
-            view = await settled(env.client, case.slug, case.authorities)
-            await gather(env.client, case.slug, events)
+            try:
+                result: SimulationResult | SimulationError = await _case(env, case, procedure, queue, progress)
+            except SimulationError as e:
+                await _end(env.client, case)
+                result = e
             if before_shutdown:
                 await before_shutdown(env.client)
     finally:
         await env.shutdown()
+    return result
+
+
+async def _case(env: WorkflowEnvironment, case: CaseFile, procedure: Procedure, queue: str, progress):
+    # The simulation's own record keys, under the case's data folder (unless ENFORCE_RECORD_KEYS names some).
+    keys.install()
+    signers = _signers(case)
+    # Without search attributes: the time-skipping test server knows none.
+    await investigations.start(env.client, case, procedure, task_queue=queue, indexed=False)
+    progress(f"opened {case.slug} on {case.opened}")
+    events: list[AnyEvent] = []
+    for i, step in enumerate(case.steps):
+        await _advance(env, env.client, case, datetime.combine(step.on, STEP_TIME, tzinfo=UTC), events)
+        action = parse_action(step.action, {"by": step.by, **step.fields()}, procedure)
+        try:
+            await investigations.act(env.client, case.slug, action, signer=signers[step.by])
+        except Rejected as e:
+            raise SimulationError(f"steps[{i}] ({step.on} {step.action} by {step.by}): {e}") from None
+        progress(f"{step.on} {step.action} by {step.by}")
+    view = await _play_out(env, env.client, case, progress, events)
+    await gather(env.client, case.slug, events)
     return SimulationResult(slug=case.slug, data_dir=os.environ["ENFORCE_DATA_DIR"], events=events, state=view.state)
+
+
+async def _end(client: Client, case: CaseFile) -> None:
+    """End a case stopped by a refused step, so that its clocks do not run on under the next case's."""
+    for wid in [investigations.workflow_id(case.slug)] + [
+        investigations.track_id(case.slug, a) for a in case.authorities
+    ]:
+        try:
+            await client.get_workflow_handle(wid).terminate("simulation stopped: a step was refused")
+        except RPCError:
+            pass  # not started, or completed already
 
 
 def _signers(case: CaseFile) -> dict[str, identity.User]:
@@ -218,14 +293,17 @@ def _signers(case: CaseFile) -> dict[str, identity.User]:
     return users
 
 
-async def _play_out(env: WorkflowEnvironment, client: Client, case: CaseFile, progress, record: list[AnyEvent]) -> None:
-    """After the last step, let the clocks still running do their work, until the case closes or none runs."""
+async def _play_out(
+    env: WorkflowEnvironment, client: Client, case: CaseFile, progress, record: list[AnyEvent]
+) -> investigations.StateView:
+    """After the last step, let the clocks still running do their work, until the case closes or none runs;
+    the joint record's state then."""
     while True:
         view = await settled(client, case.slug, case.authorities)
         if view.state.stage is not None and view.state.stage.value == "closed":
-            return
+            return view
         nxt = view.state.next_deadline
         if nxt is None:
-            return
+            return view
         progress(f"clock: {nxt.summary} runs out {nxt.due}")
         await _advance(env, client, case, datetime.combine(nxt.due + timedelta(days=1), STEP_TIME, tzinfo=UTC), record)

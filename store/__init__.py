@@ -158,6 +158,8 @@ class Store:
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        if self.path is not None and not self.path.exists():
+            self._ready = False  # a SQLite file removed since (a simulation's folder made anew): a new schema
         try:
             conn = self._db.connect()
         except self._db.UNAVAILABLE as e:

@@ -7,6 +7,10 @@ record, and against the one date the public record gives (BC Order P21-08: compl
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -257,3 +261,90 @@ async def test_case_file_steps_name_a_clock_by_rule_and_authority(tmp_path):
         assert e.previous == due_date(rule, clock.trigger, specs)
         assert e.due == extended_due(rule, e.previous, added=added, specs=specs)
     assert result.stage == "closed"
+
+
+# ------------------------------------------------------------------ many case files in one call (a forecast)
+
+FORECAST = [ROOT / "cases" / n for n in ("rcmp.toml", "corvid-maps.toml", "lumen-social.toml")]
+
+
+def enforce_cli(data: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ENFORCE_DATA_DIR": str(data)}
+    return subprocess.run(
+        [sys.executable, "-m", "enforce.main", *args], env=env, cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(900)
+async def test_many_case_files_in_one_call_give_what_each_gives_alone_and_the_deadlines_per_month(tmp_path):
+    done = enforce_cli(tmp_path / "data", "simulate", *map(str, FORECAST), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+
+    # Each case simulated alone, on a server of its own: the same outcome, and the deadlines counted here.
+    months: dict[str, dict[str, int]] = {}
+    for path, got in zip(FORECAST, found["cases"], strict=True):
+        case, procedure = load_case(path, forecast=True)
+        alone = await simulate.run(case, procedure)
+        assert (got["file"], got["slug"], got["stage"]) == (str(path), alone.slug, alone.stage)
+        assert got["events"] == len(alone.events) and got["error"] == ""
+        assert got["outcomes"] == {a: t.outcome for a, t in alone.tracks.items() if t.outcome}
+        due = [d for d in alone.deadlines if d.status != "cancelled"]
+        assert got["deadlines"] == len(due) > 0
+        for d in due:
+            month = months.setdefault(d.due.strftime("%Y-%m"), {})
+            month[d.authority] = month.get(d.authority, 0) + 1
+    assert found["deadlines_per_month"] == dict(sorted(months.items()))
+    assert set(found["authorities"]) == {a for m in months.values() for a in m}
+
+    # Progress on stderr, not a terminal here: one plain line per case, no escape codes.
+    lines = done.stderr.strip().splitlines()
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr
+    assert [line.split("] ")[1].split(" ")[0] for line in lines] == [f"{i}/3" for i in (1, 2, 3)]
+    assert all(str(p) in line and line.endswith(": closed") for p, line in zip(FORECAST, lines, strict=True))
+
+
+async def test_a_folder_of_case_files_prints_each_case_and_the_month_table(tmp_path):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / "rcmp.toml").write_text((ROOT / "cases" / "rcmp.toml").read_text())
+    (folder / "notes.txt").write_text("not a case file")
+    done = enforce_cli(tmp_path / "data", "simulate", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "rcmp" in done.stdout and "closed" in done.stdout
+    assert "Deadlines per month" in done.stdout and "opc" in done.stdout
+    case, procedure = load_case(ROOT / "cases" / "rcmp.toml", forecast=True)
+    for d in (await simulate.run(case, procedure)).deadlines:
+        assert d.due.strftime("%Y-%m") in done.stdout
+
+
+BAD_EDITS = [
+    # (what is replaced in rcmp.toml, by what, the field the error names)
+    ("opened = 2020-02-28", "opened = 1890-02-28", "opened"),
+    ('action = "draft-findings"', 'action = "draft-finding"', "steps[0]"),
+    ('authorities = ["opc"]', 'authorities = ["opc", "nobody"]', "authorities"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "field"), BAD_EDITS)
+def test_a_bad_file_among_many_is_one_line_naming_it_and_nothing_runs(tmp_path, old, new, field):
+    text = (ROOT / "cases" / "rcmp.toml").read_text()
+    assert old in text
+    bad = write_case(tmp_path, text.replace(old, new, 1).replace('slug = "rcmp"', 'slug = "rcmp-bad"'), "bad.toml")
+    data = tmp_path / "data"
+    done = enforce_cli(data, "simulate", str(FORECAST[0]), str(bad), str(FORECAST[1]))
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {bad}: {field}"), line
+    assert done.stdout == ""
+    assert not (data / "simulations").exists()  # no case ran, not even the good one before it
+
+
+def test_two_files_of_one_slug_are_refused_before_any_runs(tmp_path):
+    copy = write_case(tmp_path, (ROOT / "cases" / "rcmp.toml").read_text(), "again.toml")
+    done = enforce_cli(tmp_path / "data", "simulate", str(FORECAST[0]), str(copy))
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line == f"error: {copy}: slug: 'rcmp' is also the slug of {FORECAST[0]}"
+    assert not (tmp_path / "data" / "simulations").exists()

@@ -119,6 +119,24 @@ class StateView(BaseModel):
     dropped: int = 0
 
 
+class QuietQuery(BaseModel):
+    """The `quiet` query and update take no fields; a model all the same, for the one-model-in rule."""
+
+
+class QuietView(BaseModel):
+    """Whether a record has nothing in flight (`idle`: no notice, append, outgoing batch or handler running),
+    how many events it holds, and the last batch number it sent to and heard from each other record of the
+    case (by workflow id). A driver that sees every record idle, and each batch sent heard by its target, knows
+    the case is quiescent (enforce/simulate.py `settled`)."""
+
+    idle: bool
+    events: int
+    # The case clock's time there.
+    clock: datetime
+    sent: dict[str, int] = {}
+    heard: dict[str, int] = {}
+
+
 class EventsQuery(BaseModel):
     after: int = 0
     as_party: str | None = None

@@ -7,6 +7,7 @@ Deterministic only: time is `workflow.now()` shifted by the case clock; every si
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, time, timedelta
 
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ID_MAX,
         NESTING_MAX,
         QUERY_BYTES_MAX,
+        QUIET_WAITERS_MAX,
         SIGNAL_BYTES_MAX,
         SIGNED_IDS_KEPT,
         STORE_BATCH_BYTES,
@@ -52,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
         EventBatch,
         EventsQuery,
         EventsView,
+        QuietQuery,
+        QuietView,
         StateQuery,
         StateView,
         track_id,
@@ -118,6 +122,20 @@ def first_error(e: Exception) -> str:
     return type(e).__name__
 
 
+def counted(fn):
+    """A handler step counted in `busy` while it runs: a record is not quiet while one is under way."""
+
+    @functools.wraps(fn)
+    async def step(self, *args, **kwargs):
+        self.busy += 1
+        try:
+            return await fn(self, *args, **kwargs)
+        finally:
+            self.busy -= 1
+
+    return step
+
+
 def pure(fn, *args):
     """Run domain code free of the sandbox's restrictions: the holidays package reads its own translation
     files when it builds a year's calendar, which is deterministic for its pinned version."""
@@ -156,6 +174,9 @@ class CaseRecord:
         # From the signals-together patch on, the order is kept per record sent to (`send`, `lane`).
         self.lanes: dict[str, asyncio.Lock] = {}
         self.sending = 0
+        # Steps recording and passing on events under way (`after`), and callers waiting for quiet (`quiet`).
+        self.busy = 0
+        self.quiet_waiting = 0
         # True while the joint record starts its tracks: an action waits, so that every track hears of it.
         self.opening = False
         # Events recorded and not yet in the event store, with their links, in seq order; one sender appends
@@ -347,6 +368,7 @@ class CaseRecord:
 
     # ------------------------------------------------------------------ what follows recording
 
+    @counted
     async def after(self, recorded: list[ev.Event], mirrored: Collection[int] = ()) -> None:
         """Publish, tell the other records of the case, serve notices, and (re)arm clocks.
 
@@ -721,6 +743,52 @@ class CaseRecord:
             pending=len(self.pending),
             dropped=self.dropped,
         )
+
+    def idle(self) -> bool:
+        """Nothing in flight here: opened, no step recording or passing on events, no notice being served, no
+        batch going out, nothing waiting for the event store. Running clocks do not count: they wait for time."""
+        return (
+            self.inv.state.last_seq > 0
+            and not self.opening
+            and not self.busy
+            and not self.pending
+            and not self.sending
+            and not self.unstored
+            and (self.storer is None or self.storer.done())
+        )
+
+    def quiet_view(self) -> QuietView:
+        state = self.inv.state
+        return QuietView(idle=self.idle(), events=state.last_seq, clock=self.now(), sent=self.sent, heard=self.heard)
+
+    # Quiet is asked by a driver (a simulation, a test) that must know when a case has stopped moving. Neither
+    # handler records anything (the update adds only its own accepted and completed events): no patch.
+
+    @workflow.query(name="quiet")
+    def query_quiet(self, q: RawValue = None) -> QuietView:
+        self._query_input("quiet", q, QuietQuery)
+        return self.quiet_view()
+
+    @workflow.update(name="quiet")
+    async def await_quiet(self, q: RawValue = None) -> QuietView:
+        """Returns once this record is idle (at once if it is)."""
+        self.quiet_waiting += 1
+        try:
+            await workflow.wait_condition(self.idle)
+        finally:
+            self.quiet_waiting -= 1
+        return self.quiet_view()
+
+    @await_quiet.validator
+    def check_quiet(self, q: RawValue = None) -> None:
+        try:
+            self._query_input("quiet", q, QuietQuery)
+        except ValueError as e:
+            raise ApplicationError(str(e)[:1000], type=REJECTED, non_retryable=True) from None
+        if self.quiet_waiting >= QUIET_WAITERS_MAX:
+            raise ApplicationError(
+                f"quiet: {QUIET_WAITERS_MAX} callers wait already, the limit", type=REJECTED, non_retryable=True
+            )
 
     @workflow.query(name="events")
     def query_events(self, q: RawValue = None) -> EventsView:

@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 import worker as enforce_worker
 from enforce import codec, identity, keys, settings
+from enforce.simulate import start_skipping
 from tests.live import open_case
 from workflows import search_attributes as sa
 
@@ -74,10 +75,7 @@ def codec_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server: years of timers in seconds. It knows no custom search attributes."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"),
-        data_converter=codec.data_converter(),
-    )
+    env = await start_skipping(data_converter=codec.data_converter())
     yield env
     await env.shutdown()
 
@@ -113,9 +111,7 @@ async def running(task_queue, tmp_path, slug):
     """The Clearview case, just opened under a slug of its own, with a worker on a time-skipping server of its
     own: the test server's clock is global, and a worker stopped with an activity in flight can leave its time
     skipping locked (sdk-java#1138), so no test inherits another's."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
-    )
+    env = await start_skipping(data_converter=codec.data_converter())
     try:
         async with Worker(
             env.client, task_queue=task_queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES

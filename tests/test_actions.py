@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as enforce_worker
@@ -22,7 +21,7 @@ from domain.actions import ACTIONS, parse_action
 from domain.errors import Rejected
 from domain.state import fold
 from enforce import codec, investigations
-from tests.conftest import executable
+from enforce.simulate import start_skipping
 from tests.live import AUTHORITIES, action, failed_tasks, open_case, settle, to_recommendations
 from workflows.messages import workflow_id
 
@@ -151,9 +150,7 @@ def background(tmp_path_factory) -> Iterator[tuple[asyncio.AbstractEventLoop, Cl
     stop = asyncio.Event()
 
     async def host() -> None:
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
-        )
+        env = await start_skipping(data_converter=codec.data_converter())
         queue = f"prop-{uuid.uuid4().hex[:6]}"
         async with Worker(
             env.client, task_queue=queue, workflows=enforce_worker.WORKFLOWS, activities=enforce_worker.ACTIVITIES

@@ -19,6 +19,7 @@ from domain.chain import GENESIS, chain, link
 from domain.events import EVENT_ADAPTER
 from domain.state import fold
 from enforce import codec
+from enforce.simulate import start_skipping
 from store import ChainBroken, RecordConflict, Store, StoreUnavailable, backend
 from tests.test_policy import act, joint, to_recommendations
 
@@ -260,7 +261,6 @@ def test_an_older_schema_is_brought_up_to_date(url, bodies):
 
 from temporalio import workflow  # noqa: E402
 from temporalio.client import WorkflowFailureError  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from activities.store import (  # noqa: E402
@@ -271,7 +271,6 @@ from activities.store import (  # noqa: E402
     StoredEvent,
     append_events,
 )
-from tests.conftest import executable  # noqa: E402
 
 
 @workflow.defn(sandboxed=False)
@@ -290,9 +289,7 @@ class AppendTwice:
 
 @pytest.fixture
 async def worker_env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"), data_converter=codec.data_converter()
-    )
+    env = await start_skipping(data_converter=codec.data_converter())
     async with Worker(
         env.client,
         task_queue="store-test",

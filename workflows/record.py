@@ -746,14 +746,17 @@ class CaseRecord:
 
     def idle(self) -> bool:
         """Nothing in flight here: opened, no step recording or passing on events, no notice being served, no
-        batch going out, nothing waiting for the event store. Running clocks do not count: they wait for time."""
+        batch going out, nothing waiting for the event store. Running clocks do not count: they wait for time.
+        A run winding down to continue as new is idle once its last append ends, with what is still unstored
+        carried to the next run (which appends it first): a caller waiting for quiet must not hold that run's
+        end, which waits for every handler, its own `quiet` update included."""
         return (
             self.inv.state.last_seq > 0
             and not self.opening
             and not self.busy
             and not self.pending
             and not self.sending
-            and not self.unstored
+            and (not self.unstored or self._winding_down())
             and (self.storer is None or self.storer.done())
         )
 

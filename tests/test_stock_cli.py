@@ -190,3 +190,26 @@ async def test_workflow_update_execute_records_only_a_signed_action_with_its_val
     assert [e["type"] for e in events].count("InformationRequested") == 1
     [event] = [e for e in events if e["type"] == "InformationRequested"]
     assert event["signed"]["user"] == "dev-opc" and event["signed"]["party"] == "opc"
+
+
+JUNK = ["[1, 2]", '"quiet"', "17", '{"a": ' * 40 + "1" + "}" * 40, '"' + "x" * 100_000 + '"']
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=["list", "string", "number", "nested", "oversized"])
+async def test_the_quiet_handlers_take_junk_as_a_refusal_and_the_case_goes_on(dev_env, case, junk):
+    """`quiet` (what a simulation waits on) through the stock CLI with inputs of its own: the update is refused
+    by its validator and the query is an error to the caller; no event, no failed workflow task, and a plain
+    `quiet` still answers."""
+    from tests.live import failed_tasks
+
+    slug = case.removeprefix("investigation-")
+    before = (await investigations.state(dev_env.client, slug)).events
+    args = ["--workflow-id", case, "--name", "quiet", "--input", junk]
+    refused = await temporal(dev_env, "workflow", "update", "execute", *args)
+    asked = await temporal(dev_env, "workflow", "query", *args)
+    assert refused.returncode != 0 and "quiet" in refused.stderr, refused.stderr
+    assert asked.returncode != 0, asked.stdout  # its message is encrypted (the failure converter), as all are
+    assert (await investigations.state(dev_env.client, slug)).events == before
+    assert await failed_tasks(dev_env.client, slug) == []
+    view = await query(dev_env, case, "quiet")
+    assert view["events"] == before and view["idle"] is True

@@ -60,6 +60,19 @@ def assert_stored_once(store: Store, slug: str, live: dict[str, list[dict]]) -> 
     return total
 
 
+async def stored_in_full(stored: Store, counts: dict[str, int], seconds: float) -> dict[str, list]:
+    """Each record's stored rows once the store holds `counts[record]` of them (waiting up to `seconds` for the
+    copies), checked to be seqs 1..n."""
+    for _ in range(int(seconds * 10)):
+        if all(len(stored.read(wid)) == n for wid, n in counts.items()):
+            break
+        await asyncio.sleep(0.1)
+    found = {wid: stored.read(wid) for wid in counts}
+    for wid, n in counts.items():
+        assert [r.seq for r in found[wid]] == list(range(1, n + 1)), wid
+    return found
+
+
 async def test_a_case_run_to_closure_leaves_every_event_in_the_store_once(tmp_path):
     slug = "stored-clearview"
     case, proc = load_case(write_case(tmp_path, clearview_text(slug), f"{slug}.toml"))
@@ -129,13 +142,7 @@ async def test_a_store_outage_delays_the_copy_and_never_the_case(running, monkey
     down.rmdir()
     shutil.move(kept, down)
     stored = Store(f"sqlite:///{down}")
-    for _ in range(600):
-        if all(len(stored.read(wid)) == n for wid, n in now.items()):
-            break
-        await asyncio.sleep(0.1)
-    for wid, n in now.items():
-        rows = stored.read(wid)
-        assert [r.seq for r in rows] == list(range(1, n + 1)), wid
+    for wid, rows in (await stored_in_full(stored, now, 60)).items():
         live = (await investigations.events(client, slug, record=wid)).events
         assert [r.body for r in rows] == [e.model_dump(mode="json") for e in live], wid
 
@@ -156,14 +163,7 @@ async def test_a_record_that_continues_as_new_goes_on_storing_each_event_once(
         await settle(client, slug)
         assert (await client.get_workflow_handle(workflow_id(slug)).describe()).run_id != first_run
         now = await last_seqs(client, slug)
-        stored = Store()
-        for _ in range(300):
-            if all(len(stored.read(wid)) == n for wid, n in now.items()):
-                break
-            await asyncio.sleep(0.1)
-        for wid, n in now.items():
-            rows = stored.read(wid)
-            assert [r.seq for r in rows] == list(range(1, n + 1)), wid
+        for wid, rows in (await stored_in_full(Store(), now, 30)).items():
             prev = GENESIS
             for r in rows:
                 prev = link(prev, r.body)

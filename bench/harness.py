@@ -96,13 +96,9 @@ async def dev_server(extra_args: list[str] | None = None, db: Path | None = None
 
 @contextlib.asynccontextmanager
 async def skipping_server() -> AsyncIterator[WorkflowEnvironment]:
-    from enforce.simulate import quiet_runtime
+    from enforce.simulate import quiet_runtime, start_skipping
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=executable("temporal-test-server"),
-        data_converter=codec.data_converter(),
-        runtime=quiet_runtime(),
-    )
+    env = await start_skipping(data_converter=codec.data_converter(), runtime=quiet_runtime())
     try:
         yield env
     finally:

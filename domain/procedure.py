@@ -293,6 +293,14 @@ class Procedure(Strict):
     def first_phase(self) -> str:
         return self.phases[0] if self.phases else ""
 
+    def next_actor(self, phase: str) -> StepActor | None:
+        """Who takes the phase's next step: the first, in the procedure's order, of the steps that belong to
+        `phase` and move the case on (to another phase, or closed), else of those that belong to it at all.
+        Steps of any phase and the system's own are no party's move; None where the phase has none."""
+        steps = [s for s in self.steps.values() if phase in s.phases and s.by[0] != "system"]
+        onward = [s for s in steps if s.to_phase or s.closes]
+        return (onward or steps)[0].by[0] if steps else None
+
     def step_named(self, event_name: str) -> tuple[str, StepDef] | None:
         for key, step in self.steps.items():
             if step.records == event_name:

@@ -10,13 +10,16 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from functools import singledispatch
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from domain import events as ev
 from domain.case import Issue, Party, Recipient
 from domain.limits import STATE_KEPT
+
+if TYPE_CHECKING:
+    from domain.procedure import Procedure
 
 
 class Stage(StrEnum):
@@ -243,7 +246,13 @@ class InvestigationState(Frozen):
 
     @property
     def awaiting_party(self) -> str:
-        """Whose move it is: an authority id, `respondent`, `authorities`, or `none`."""
+        """Whose move it is, as the record alone tells it (see `whose_move`)."""
+        return self.whose_move()
+
+    def whose_move(self, procedure: Procedure | None = None) -> str:
+        """Whose move it is: an authority id, `respondent`, `authorities`, or `none`. Under a procedure of its
+        own steps with no clock running, the procedure (when given) says who takes the next step of the phase;
+        without it, the lead."""
         if self.stage in (None, Stage.CLOSED):
             return "none"
         owed = {d.owed_by if d.owed_by == "respondent" else d.authority for d in self.open_deadlines if d.running}
@@ -260,7 +269,7 @@ class InvestigationState(Frozen):
             overdue = [d for d in self.deadlines.values() if d.status == "missed" and d.version > since]
             if overdue:
                 return max(overdue, key=lambda d: d.version).authority
-            return self.lead
+            return self._mover(procedure) if procedure else self.lead
         if self.stage == Stage.AWAITING_RESPONSE or self.stage == Stage.PRELIMINARY_REPORT:
             return "respondent"
         if self.stage == Stage.FINDINGS:
@@ -271,6 +280,15 @@ class InvestigationState(Frozen):
                 return "respondent"
             return "authorities" if len(self.open_tracks) > 1 else (self.open_tracks or ["none"])[0]
         return "respondent" if "respondent" in owed else self.lead
+
+    def _mover(self, procedure: Procedure) -> str:
+        """Who takes the first step the procedure lists for the phase (the board's steps are its own, a
+        concerned authority's the authorities'); the lead where the phase has none."""
+        actor = procedure.next_actor(self.phase)
+        if actor == "board":
+            boards = [a for a in self.authorities if (d := procedure.authorities.get(a)) and d.role == "board"]
+            return boards[0] if boards else self.lead
+        return {"concerned": "authorities", "respondent": "respondent"}.get(actor or "", self.lead)
 
 
 def _set_track(s: InvestigationState, aid: str, **changes) -> dict:

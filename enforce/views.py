@@ -109,7 +109,7 @@ def print_state(console: Console, view: StateView) -> None:
     head.add_row("respondent", plain(s.respondent.name if s.respondent else ""))
     head.add_row("opened", s.opened.isoformat() if s.opened else "")
     head.add_row("case date", today.isoformat())
-    head.add_row("whose move", plain(s.awaiting_party))
+    head.add_row("whose move", plain(s.whose_move(procedure_of(s))))
     if s.linked:
         head.add_row("linked", plain(", ".join(f"investigation-{slug}" for slug in s.linked)))
     console.print(head)

@@ -413,7 +413,8 @@ def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime
     served = sum(n.status == "served" for n in s.notices)
     head = Table.grid(padding=(0, 2))
     head.add_row("case", plain(s.title or slug, "bold") + plain(f"  ({slug}, {status})"))
-    head.add_row("stage", plain(stage, "bold") + plain("   whose move: ") + plain(s.awaiting_party, "bold"))
+    mover = s.whose_move(procedure_of(s))
+    head.add_row("stage", plain(stage, "bold") + plain("   whose move: ") + plain(mover, "bold"))
     head.add_row("case date", f"{view.clock.date().isoformat()}   {served} notices served")
     parts: list[Any] = [head]
     for n in s.undelivered:
@@ -503,7 +504,7 @@ def watch(
         while True:
             view, status = await poll(client, seen)
             s = view.state
-            now = (s.stage_name, s.awaiting_party, status)
+            now = (s.stage_name, s.whose_move(procedure_of(s)), status)
             if now != last:
                 print(visible(f"{slug}: stage {now[0]}, whose move {now[1]}, workflow {now[2]}"), flush=True)
                 last = now

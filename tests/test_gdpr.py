@@ -749,6 +749,14 @@ async def test_the_report_and_the_deadline_table_say_late_where_late(tmp_path):
 
     assert fold(e for e in result.events if e.on.date() <= date(2021, 7, 27)).awaiting_party == "edpb"
     assert fold(e for e in result.events if e.on.date() <= date(2021, 9, 1)).awaiting_party == "dpc-ie"
+    # Between the binding decision adopted (28 Jul, its clock met) and notified (29 Jul), no clock runs: the
+    # procedure's next step in that phase, its notification, is the EDPB's.
+    adopted = fold(e for e in result.events if e.on.date() <= date(2021, 7, 28))
+    assert adopted.phase == "binding-decision" and not [d for d in adopted.open_deadlines if d.running]
+    assert adopted.whose_move(procedure) == "edpb"
+    assert adopted.whose_move() == "dpc-ie"  # the record alone knows no step order: the lead
+    notified = fold(e for e in result.events if e.on.date() <= date(2021, 7, 29))
+    assert notified.whose_move(procedure) == "dpc-ie"  # the final decision is the LSA's, on its clock
     report = render_report(result.state, result.events, procedure)
     assert "| 2021-07-29 | 2021-08-30 | missed; done late on 2021-09-02 (3 days after) |" in report
     assert "missed (2021-08-31); done late on 2021-09-02" in report
@@ -913,3 +921,20 @@ async def test_the_real_meta_transfers_case_runs_its_board_month_from_the_file_s
     ]
     report = render_report(result.state, result.events, load_procedure("eu-gdpr", on=date(2020, 8, 1)))
     assert "EUR 1.2 billion" in report and "| The file of the referral declared complete (GDPR Art. 65(2)" in report
+
+
+@pytest.mark.parametrize(
+    ("phase", "actor"),
+    [
+        ("inquiry", "lead"),  # the draft decision
+        ("draft-decision", "concerned"),  # objections: nothing moves the phase on but the window's end
+        ("objections", "lead"),  # revise, or refer to the board
+        ("dispute-resolution", "board"),
+        ("binding-decision", "board"),  # its notification
+        ("final-decision", "lead"),
+        ("adopted", "lead"),  # the notification, before a concerned authority's own complaint decision
+        ("notified", "lead"),  # the close
+    ],
+)
+def test_whose_move_in_a_phase_is_who_takes_its_next_step(phase, actor):
+    assert load_procedure("eu-gdpr", on=date(2021, 1, 1)).next_actor(phase) == actor

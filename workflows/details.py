@@ -63,7 +63,7 @@ def current_details(
     lines = [
         f"**{title}** · **stage:** {state.stage_name} · "
         + (f"**phase:** {state.phase} · " if state.phase and state.phase != state.stage_name else "")
-        + f"**case date:** {today.isoformat()} · **whose move:** {state.awaiting_party}",
+        + f"**case date:** {today.isoformat()} · **whose move:** {state.whose_move(procedure)}",
         "",
     ]
     if state.phase:

@@ -87,6 +87,10 @@ SEALED_CONTENT = "sealed-content"
 # From this patch on, a record upserts only the search attributes whose value changed (one upsert command for
 # those, none when nothing did), and keeps in memory only the events not yet stored and the last TAIL_KEPT.
 LEAN = "lean-record"
+# From this patch on, whose move it is under a procedure of its own steps, with no clock running, is who takes
+# the phase's next step (the EDPB's, between a binding decision adopted and notified), not the lead. Asked only
+# where the two differ, so that a record the change does not touch records no marker.
+WHOSE_MOVE = "whose-move-by-step"
 JSON = b"json/plain"
 
 
@@ -696,8 +700,11 @@ class CaseRecord:
         if not self.indexed:
             return  # started without search attributes: the time-skipping test server knows none
         nxt = state.next_deadline
+        mover = state.whose_move(self.inv.procedure)
+        if mover != state.awaiting_party and not workflow.patched(WHOSE_MOVE):
+            mover = state.awaiting_party
         values = [
-            (sa.AWAITING_PARTY, state.awaiting_party),
+            (sa.AWAITING_PARTY, mover),
             (sa.NEXT_DEADLINE, self.clock.start_of_day(nxt.due) if nxt else None),
             *self.stage_attributes(),
         ]

@@ -14,7 +14,6 @@ Exit codes: 0 done, 1 failed (port taken by another program, server or worker di
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -35,9 +34,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from enforce import keys, settings
+from enforce import settings
 from enforce.views import plain
-from workflows import search_attributes
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -276,6 +274,8 @@ def codec_command(port: int, ui_port: int) -> list[str]:
 
 
 def server_command(port: int, ui_port: int, db: Path, namespace: str, codec_port: int) -> list[str]:
+    from workflows import search_attributes
+
     cmd = [
         temporal_executable(),
         "server",
@@ -306,6 +306,8 @@ def server_command(port: int, ui_port: int, db: Path, namespace: str, codec_port
 
 
 async def _connect(address: str, namespace: str, timeout: float = 5.0) -> Client:
+    import asyncio
+
     from temporalio.client import Client
 
     return await asyncio.wait_for(Client.connect(address, namespace=namespace), timeout)
@@ -326,9 +328,13 @@ async def ensure_search_attributes(client_or_address: Client | str, namespace: s
     database, so a dev server on an older `.data/temporal.db` (or any other server) may miss some.
     Returns the names it created; raises SearchAttributeConflict if one exists with another type.
     """
+    import asyncio
+
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
     from temporalio.service import RPCError, RPCStatusCode
+
+    from workflows import search_attributes
 
     namespace = namespace or settings.namespace()
     if isinstance(client_or_address, str):
@@ -398,6 +404,8 @@ def _spinner():
 async def _wait_for_server(
     address: str, port: int, namespace: str, pid: int, proc: subprocess.Popen | None, timeout: float, progress
 ) -> Client:
+    import asyncio
+
     task = progress.add_task(f"waiting for the Temporal dev server on {address}")
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -422,6 +430,8 @@ async def _wait_for_server(
 
 async def _wait_for_worker(client: Client, namespace: str, proc: subprocess.Popen, since: float, progress) -> bool:
     """True once the worker polls the task queue; DevError if it exits; False if it is still silent."""
+    import asyncio
+
     task = progress.add_task(f"waiting for the worker to poll task queue {settings.TASK_QUEUE!r}")
     deadline = time.monotonic() + WORKER_READY_S
     try:
@@ -484,6 +494,8 @@ def _start_codec(state: dict, port: int, ui_port: int, data: Path, progress) -> 
 async def _up(
     port: int | None, ui_port: int | None, db: Path | None, timeout: float, codec_port: int | None = None
 ) -> None:
+    from enforce import keys
+
     data = _dir()
     namespace = settings.namespace()
     state = _state()
@@ -686,6 +698,8 @@ def up(
     bearer token on the first start (0600 under the data dir), starts the codec server, then the worker.
     Running it again is harmless: it starts only what is not running. Exit 1 if something fails.
     """
+    import asyncio
+
     try:
         for name, value in (("--port", port), ("--ui-port", ui_port), ("--codec-port", codec_port)):
             if value is not None and not 1 <= value <= 65535:
@@ -797,6 +811,8 @@ def status(
 @app.command(epilog="Example: enforce dev up && enforce dev demo")
 def demo() -> None:
     """Open the Clearview case on the running dev stack (once) and take it to its draft findings."""
+    import asyncio
+
     from domain.errors import DataError
     from enforce import demo as demo_case
     from enforce.connect import Unreachable

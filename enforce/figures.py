@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from domain.events import EVENT_ADAPTER
 from domain.limits import EARLIEST, LATEST
-from domain.stats import Figures, stats
 from enforce.views import plain
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from domain.stats import Figures
 
 OUTPUTS = ("table", "json")
 NUMERIC = ("year", "opened", "closed", "cases", "met", "missed", "median days")
@@ -57,6 +59,7 @@ def _store():
 
 def read_records(store) -> tuple[list[list], list[str]]:
     """Each case's joint record, its events parsed; and the cases that have only track records stored."""
+    from domain.events import EVENT_ADAPTER
     from store import StoreError
     from workflows.messages import workflow_id
 
@@ -98,6 +101,8 @@ def shown(url: str) -> str:
 
 
 def tables(figures: Figures) -> list[Table]:
+    from rich.table import Table
+
     def table(title: str, *cols: str) -> Table:
         t = Table(title=title, title_justify="left")
         for c in cols:
@@ -168,6 +173,7 @@ def register(app: typer.Typer) -> None:
         ] = "table",
     ) -> None:
         from domain.procedure import known_procedures
+        from domain.stats import stats
 
         if output not in OUTPUTS:
             raise _failure(f"--output: unknown output {output[:40]!r} (use table or json)", 2)

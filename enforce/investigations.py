@@ -1,10 +1,15 @@
-"""Client-side operations on investigations, shared by the CLI and the tests."""
+"""Client-side operations on investigations, shared by the CLI and the tests.
+
+The workflow's own module (and with it the activities', the templates'), the signing and the sealing are
+imported by the operations that use them: `enforce show` reads a state, and needs none of them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import (
     Client,
@@ -37,13 +42,8 @@ from domain.actions import (
 )
 from domain.case import RESPONDENT, CaseFile
 from domain.errors import Rejected
-from domain.procedure import Procedure
-from domain.signing import FIELD as SIGNATURE
-from enforce import identity, sealing, settings
-from workflows import keyring as workflow_keyring
+from enforce import settings
 from workflows import search_attributes as sa
-from workflows.details import static_details, static_summary
-from workflows.investigation import InvestigationWorkflow
 from workflows.messages import (
     ActResult,
     EventsQuery,
@@ -56,6 +56,10 @@ from workflows.messages import (
     track_id,
     workflow_id,
 )
+
+if TYPE_CHECKING:
+    from domain.procedure import Procedure
+    from enforce import identity
 
 
 def initial_search_attributes(case: CaseFile) -> TypedSearchAttributes:
@@ -82,6 +86,9 @@ async def start(
 
     `indexed=False` starts it without search attributes, for the time-skipping test server, which knows none.
     """
+    from workflows.details import static_details, static_summary
+    from workflows.investigation import InvestigationWorkflow
+
     return await client.start_workflow(
         InvestigationWorkflow.run,
         InvestigationInput(case=case, procedure=procedure),
@@ -143,6 +150,8 @@ async def signer_for(client: Client, slug: str, action: Action, user: str | None
     """The local user who signs `action`: the one named, else this machine's user for the acting party. For
     the respondent: its representative for this case, else an officer of the authority receiving the act (the
     track's authority, or for a joint act the lead), and the record says which signed."""
+    from enforce import identity
+
     by = action.by
     found = identity.user_for(by, case=slug, user=user)
     if found is None and user is None and by == RESPONDENT:
@@ -159,6 +168,8 @@ async def signer_for(client: Client, slug: str, action: Action, user: str | None
 
 def signed_payload(slug: str, action: Action, request_id: str, user: identity.User) -> dict:
     """The action's fields (their JSON form) with the user's signature over them, as the update takes them."""
+    from domain.signing import FIELD as SIGNATURE
+
     fields = action.model_dump(mode="json")
     signed = user.sign_act(case=slug, action=action.name, fields=fields, request_id=request_id)
     return {**fields, SIGNATURE: signed.model_dump(mode="json")}
@@ -167,6 +178,9 @@ def signed_payload(slug: str, action: Action, request_id: str, user: identity.Us
 def _keyring(signer: identity.User | None = None) -> list:
     """The public keys to seal for: the keyring file's, any this process made for itself, and the signer's own
     (the sender always reads what it sent, whatever keyring this machine was given)."""
+    from enforce import identity
+    from workflows import keyring as workflow_keyring
+
     path = identity.keyring_file()
     own = [signer.entry()] if signer is not None else []
     return [*(identity.read_keyring(path) if path.exists() else []), *workflow_keyring.entries(), *own]
@@ -186,6 +200,8 @@ async def sealed(client: Client, slug: str, action: Action, signer: identity.Use
     the parties it goes to and its sender; sharing sealed evidence re-seals its content key for those it is
     shared with, by the holder's user (whose key opens it). Anything else comes back as it is; so does an
     action whose parties the case lacks (the record refuses it, naming the field)."""
+    from enforce import sealing
+
     if not may_seal(action):
         return action
     view = (await state(client, slug)).state
@@ -205,6 +221,8 @@ async def sealed(client: Client, slug: str, action: Action, signer: identity.Use
 
 
 def _resealed(view, action: ShareEvidence, signer: identity.User) -> ShareEvidence:
+    from enforce import sealing
+
     item = next((x for x in view.evidence if x.evidence_id == action.evidence_id), None)
     if action.sealed or item is None or item.authority != action.by or not sealed_text.is_sealed(item.description):
         return action  # nothing to re-seal, or not the holder's to share: the record says why
@@ -223,6 +241,8 @@ def open_text(text: str, user: identity.User | None, reader: str | None) -> str:
     saying whom it is sealed for."""
     if not sealed_text.is_sealed(text):
         return text
+    from enforce import sealing
+
     opened_text = sealing.open_sealed(text, user) if user else None
     return opened_text if opened_text is not None else sealed_text.marker(text, reader)
 

@@ -1,29 +1,28 @@
-"""The `enforce` command."""
+"""The `enforce` command.
+
+Each command imports what it uses when it runs: the Temporal SDK, the domain's models and procedures, the
+payload codec and the templates are not loaded to print `--help`, and `enforce list` loads no domain model.
+At import this module, and the command modules it registers (dev, keys, watching, paperwork, figures), only
+define their commands.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from temporalio.client import WorkflowExecutionStatus
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import DataError
-from domain.policy import acted_late
-from enforce import dev, figures, identity, investigations, logs, paperwork, sealing, settings, users, views, watching
-from enforce.cases import load_case
-from enforce.connect import Unreachable, client_identity, connect
+from enforce import dev, figures, logs, paperwork, settings, users, watching
 from enforce.views import plain
-from workflows.messages import workflow_id
+
+if TYPE_CHECKING:
+    from enforce import identity
 
 app = typer.Typer(
     name="enforce",
@@ -73,6 +72,8 @@ ANSWER_TIMEOUT_S = 60
 
 
 async def answered(call, target: str):
+    import asyncio
+
     try:
         return await asyncio.wait_for(call, ANSWER_TIMEOUT_S)
     except TimeoutError:
@@ -83,6 +84,8 @@ async def answered(call, target: str):
 
 async def _missing(client, slug: str, target: str) -> str:
     """Why a record did not answer: it does not exist here, or it has closed."""
+    from temporalio.service import RPCError
+
     try:
         desc = await client.get_workflow_handle(target).describe()
     except RPCError:
@@ -92,6 +95,11 @@ async def _missing(client, slug: str, target: str) -> str:
 
 
 def _run(coro):
+    import asyncio
+
+    from domain.errors import DataError
+    from enforce.connect import Unreachable
+
     try:
         return asyncio.run(coro)
     except DataError as e:
@@ -111,6 +119,15 @@ def open_case(
 
     Example: `enforce open cases/clearview.toml`
     """
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from domain.errors import DataError
+    from enforce import investigations
+    from enforce.cases import load_case
+    from enforce.connect import connect
+    from workflows.messages import workflow_id
+
     try:
         case, procedure = load_case(casefile)
     except DataError as e:
@@ -148,6 +165,8 @@ def show(
 
     Example: `enforce show clearview-ai --as oipc-bc -o json`, `enforce show clearview-ai --as-of 2021-06-10`
     """
+    from enforce import investigations, views
+
     day = _day(as_of, "--as-of")
 
     async def go() -> None:
@@ -302,7 +321,11 @@ def act(
     Example: `enforce act clearview-ai answer-recommendations --as respondent -f 'answers={"R1":"refused"}'`,
     `enforce act whatsapp-ie raise-objection --as cnil-fr -f summary="The fine is too low."`
     """
+    from temporalio.service import RPCError, RPCStatusCode
+
     from domain.errors import BadInput, Rejected
+    from enforce import identity, investigations, sealing
+    from enforce.connect import client_identity, connect
 
     rid = _request_id(request_id)
     seconds = _wait_seconds(wait)
@@ -384,6 +407,7 @@ def sign(
     """
     from domain.case import RESPONDENT
     from domain.errors import BadInput, Rejected
+    from enforce import identity, investigations
 
     rid = _request_id(request_id)
     payload = {**_parse_fields(field or [], as_json), "by": actor}
@@ -413,6 +437,12 @@ def sign(
 async def _sealed_here(slug: str, parsed, signer: identity.User, command: str):
     """The action with its content between authorities sealed on this machine: who it goes to (and sealed
     evidence to re-seal) is read from the case's record."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from enforce import investigations, sealing
+    from enforce.connect import client_identity, connect
+    from workflows.messages import workflow_id
+
     client = await connect(identity=client_identity(command, signer))
     try:
         return await investigations.sealed(client, slug, parsed, signer)
@@ -441,7 +471,10 @@ def actions(
 
     Example: `enforce actions`, `enforce actions --procedure eu-gdpr`
     """
+    from rich.table import Table
+
     from domain.actions import ACTIONS, ProcedureStep
+    from domain.errors import DataError
     from domain.procedure import known_procedures, load_procedure, role_in
 
     procedure = None
@@ -512,8 +545,12 @@ def simulate(
 
     Example: `enforce simulate cases/clearview.toml -o json`, `enforce simulate cases/`
     """
-    from enforce import forecast
+    from domain.errors import DataError
+    from domain.policy import acted_late
+    from enforce import forecast, views
     from enforce import simulate as sim
+
+    logs.ensure()  # the workflows run here: their log lines carry their ids as fields from the first one
 
     try:
         files = forecast.case_files(casefiles)
@@ -560,6 +597,8 @@ async def _forecast(files: list[Path], cases: list, output: Output) -> None:
 
 
 def simulation_json(result, procedure) -> dict:
+    from domain.policy import acted_late
+
     late = acted_late(procedure, result.deadlines, result.events)
     return {
         "slug": result.slug,
@@ -586,6 +625,8 @@ def timeline(
 
     Example: `enforce timeline clearview-ai --after 10`, `enforce timeline clearview-ai --until 2021-06-10`
     """
+    from enforce import investigations, views
+
     day = _day(until, "--until")
 
     async def go() -> None:
@@ -607,8 +648,12 @@ def timeline(
 
 def _reader(party: str | None, slug: str) -> identity.User | None:
     """This machine's user for `party`, whose key opens what is sealed for it (None: no key here)."""
+    if not party:
+        return None
+    from enforce import identity
+
     try:
-        return identity.user_for(party, case=slug) if party else None
+        return identity.user_for(party, case=slug)
     except identity.KeyError_ as e:
         raise Failure(str(e)) from None
 
@@ -630,6 +675,8 @@ _unreachable: list[str] = []
 
 async def _client():
     """A client, or None when the server cannot be reached: the event store alone then answers."""
+    from enforce.connect import Unreachable, connect
+
     try:
         return await connect()
     except Unreachable as e:
@@ -642,7 +689,10 @@ def _not_found(message: str) -> Failure:
 
 
 async def _read(client, slug: str, record: str | None = None):
+    from temporalio.service import RPCError
+
     from enforce import record as records
+    from workflows.messages import workflow_id
 
     target = record or workflow_id(slug)
     try:
@@ -672,7 +722,10 @@ async def _events(
 
 
 async def _state(client, slug: str, as_party: str | None, day, option: str):
+    from temporalio.service import RPCError
+
     from enforce import record as records
+    from workflows.messages import workflow_id
 
     try:
         view = await records.state(client, slug, as_party, day)
@@ -702,7 +755,7 @@ def export(
     from datetime import UTC, datetime
 
     from domain.chain import export_lines
-    from workflows.messages import track_id
+    from workflows.messages import track_id, workflow_id
 
     record = track_id(slug, track) if track else workflow_id(slug)
 
@@ -766,8 +819,11 @@ def _read_export(file: Path) -> list[str]:
 
 async def _live_chain(record: str, slug: str, timeout: float) -> list[str]:
     """The record's own chain: the event store's copy, and the live record's events not yet stored."""
+    import asyncio
+
     from domain.chain import chain
     from enforce import record as records
+    from enforce.connect import Unreachable, connect
 
     try:
         client = await asyncio.wait_for(connect(), timeout)
@@ -803,6 +859,8 @@ def verify(
 
     Example: `enforce verify clearview.jsonl`
     """
+    import asyncio
+
     from domain.chain import check, compare
     from workflows.messages import workflow_id as wid
 
@@ -846,6 +904,7 @@ def verify(
 def _check_signed(file: Path, lines: list[str], keyring: Path, case: str) -> str:
     """Every act's signature in an export, against a keyring: the first line that fails is the error."""
     from domain.signing import check_signatures
+    from enforce import identity
 
     try:
         entries = identity.read_keyring(keyring)
@@ -883,7 +942,8 @@ def run() -> None:
     A process that used a Temporal client or worker can abort at interpreter exit (sdk-python#300,
     `PyGILState_Release`, status 134), so the status is settled here and the process leaves at once.
     """
-    logs.configure(level=os.environ.get("ENFORCE_LOG_LEVEL", "WARNING"))
+    # Configured when something first logs: most commands log nothing, and structlog is slow to import.
+    logs.defer(level=os.environ.get("ENFORCE_LOG_LEVEL", "WARNING"))
     try:
         app()  # standalone: usage errors print themselves and raise SystemExit
         code = 0

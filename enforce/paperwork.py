@@ -3,11 +3,14 @@ report of findings, in the structure of the real one, PIPEDA Findings #2021-001)
 
 `render_report(state, events, procedure, fmt)` needs no server: the CLI feeds it the workflow's `state` and
 `events` queries, a simulation its result.
+
+The templates and the domain are loaded when a report or the notices are made, not when the `enforce`
+command starts.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import os
 import sys
@@ -15,23 +18,20 @@ import tempfile
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import jinja2
 import typer
-from markupsafe import Markup
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from activities import markdown as md
-from domain import events as ev
-from domain import sealed
-from domain.deadlines import rule_text
-from domain.policy import acted_late, status_with_lateness
-from domain.procedure import AuthorityDef, Procedure, load_procedure, role_in, terms_of
-from domain.state import InvestigationState, NoticeRecord
 from enforce.views import plain
+
+if TYPE_CHECKING:
+    import jinja2
+    from rich.table import Table
+
+    from domain import events as ev
+    from domain.procedure import AuthorityDef, Procedure
+    from domain.state import InvestigationState, NoticeRecord
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("md", "html")
@@ -47,12 +47,22 @@ class ReportError(Exception):
     pass
 
 
-# The Markdown report: every value escaped for Markdown (activities.markdown, as the notices are).
-_md_env = md.environment(TEMPLATES)
-# Its HTML page: HTML-escaped.
-_html_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, autoescape=True
-)
+@functools.cache
+def _md_env() -> jinja2.Environment:
+    """The Markdown report's: every value escaped for Markdown (activities.markdown, as the notices are)."""
+    from activities import markdown as md
+
+    return md.environment(TEMPLATES)
+
+
+@functools.cache
+def _html_env() -> jinja2.Environment:
+    """Its HTML page's: HTML-escaped."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, autoescape=True
+    )
 
 
 # ---------------------------------------------------------------- reading the record
@@ -96,6 +106,9 @@ def _kind(kind: str) -> str:
 
 def describe(e: ev.Event, names: _Names, deadlines: dict[str, str]) -> str:
     """One line for the timeline. An event type this function does not know still gets a line."""
+    from domain import sealed
+    from domain.deadlines import rule_text
+
     d = lambda did: deadlines.get(did, did)  # noqa: E731
     a = lambda: names.short(getattr(e, "authority", ""))  # noqa: E731
     match e.type:
@@ -254,6 +267,10 @@ def _authority_steps(aid: str, events: Sequence[ev.Event], names: _Names, deadli
 def report_context(
     state: InvestigationState, events: Sequence[ev.Event], procedure: Procedure | None
 ) -> dict[str, Any]:
+    from domain import events as ev
+    from domain import sealed
+    from domain.policy import acted_late, status_with_lateness
+
     names = _Names(procedure, state)
     if not state.slug:
         raise ReportError("the record is empty: no investigation was opened")
@@ -455,10 +472,14 @@ def report_context(
 
 
 def _terms(procedure: Procedure | None) -> dict[str, str]:
+    from domain.procedure import terms_of
+
     return terms_of(procedure)
 
 
 def _role(aid: str, state: InvestigationState, procedure: Procedure | None) -> str:
+    from domain.procedure import role_in
+
     return role_in(aid, state.lead, procedure)
 
 
@@ -466,6 +487,8 @@ def _steps_overview(
     state: InvestigationState, events: Sequence[ev.Event], procedure: Procedure, names: _Names, as_of: str
 ) -> str:
     """The overview of a case under a procedure of its own steps, in that procedure's words."""
+    from domain import events as ev
+
     terms = _terms(procedure)
     respondent = state.respondent.name if state.respondent else f"the {terms['respondent']}"
     concerned = [a for a in state.authorities if _role(a, state, procedure) == terms["concerned"]]
@@ -491,15 +514,21 @@ def render_report(
     state: InvestigationState, events: Sequence[ev.Event], procedure: Procedure | None, fmt: str = "md"
 ) -> str:
     """The joint report of findings as Markdown or a standalone HTML page (made from the same Markdown)."""
+    from markupsafe import Markup
+
+    from activities import markdown as md
+
     if fmt not in FORMATS:
         raise ReportError(f"--format: unknown format {fmt!r} (use md or html)")
     # A procedure of its own steps reports them, in its own words.
     template = "report-steps.md.j2" if procedure is not None and procedure.steps else "report.md.j2"
-    markdown = _md_env.get_template(template).render(**report_context(state, events, procedure))
+    markdown = _md_env().get_template(template).render(**report_context(state, events, procedure))
     if fmt == "md":
         return markdown
-    return _html_env.get_template("report.html.j2").render(
-        title=md.visible(f"{_terms(procedure)['report']}: {state.title}"), body=Markup(md.to_html(markdown))
+    return (
+        _html_env()
+        .get_template("report.html.j2")
+        .render(title=md.visible(f"{_terms(procedure)['report']}: {state.title}"), body=Markup(md.to_html(markdown)))
     )
 
 
@@ -546,6 +575,9 @@ def notice_rows(state: InvestigationState) -> list[dict[str, Any]]:
 
 
 def notices_table(state: InvestigationState) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"Notices of {state.slug}", title_justify="left")
     for col in ("notice", "kind", "to", "channel", "status", "served", "section", "sha256", "document"):
         table.add_column(col, overflow="fold", no_wrap=col in ("notice", "served", "sha256", "document"))
@@ -647,6 +679,8 @@ def register(app: typer.Typer) -> None:
 
         Example: `enforce notices clearview-ai -o json`, `enforce notices clearview-ai --document <notice id>`
         """
+        import asyncio
+
         if output not in ("table", "json"):
             raise _failure(f"--output: unknown output {output!r} (use table or json)", 2)
         view, _ = asyncio.run(_read(slug, with_events=False))
@@ -680,6 +714,10 @@ def register(app: typer.Typer) -> None:
 
         Example: `enforce report clearview-ai --format html --out clearview.html`
         """
+        import asyncio
+
+        from domain.procedure import load_procedure
+
         if fmt is None:
             fmt = "html" if out is not None and out.suffix.lower() in (".html", ".htm") else "md"
         if fmt not in FORMATS:

@@ -2,6 +2,9 @@
 workflow's `events` query for whatever has not reached the store yet. A case whose workflows are gone (deleted,
 or past the namespace's retention) is read from the store alone, its state the fold of its stored events; a
 record read as of a date is the fold of its events up to that date of the case clock.
+
+What a function needs it imports itself: `enforce list` calls `respondent_names` alone, and needs neither the
+domain's models nor the Temporal client's.
 """
 
 from __future__ import annotations
@@ -9,18 +12,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
 
-import structlog
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
-from domain import events as ev
-from domain.events import EVENT_ADAPTER
-from domain.limits import EARLIEST, LATEST
-from domain.state import InvestigationState, events_visible_to, fold, visible_to
-from enforce import investigations
-from store import Store, StoreUnavailable
-from workflows.messages import StateView, workflow_id
+    from domain import events as ev
+    from domain.state import InvestigationState
+    from workflows.messages import StateView
 
 # How long the live workflow may take to answer before the store's copy is taken as the record.
 LIVE_TIMEOUT_S = 20
@@ -36,6 +35,8 @@ class BadDate(ValueError):
 
 def parse_day(text: str, option: str) -> date:
     """A case-clock date given on the command line: YYYY-MM-DD, between EARLIEST and LATEST."""
+    from domain.limits import EARLIEST, LATEST
+
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -60,35 +61,49 @@ class Record:
 def _stored(record: str) -> list[ev.Event]:
     """The stored events; none when the store cannot be opened here (the live record then answers alone, and
     a record it cannot give whole is refused where it must be whole)."""
+    from domain.events import EVENT_ADAPTER
+    from store import Store, StoreUnavailable
+
     try:
         rows = Store().read(record)
     except StoreUnavailable as e:
-        structlog.get_logger("enforce.record").warning("event store unavailable", error=str(e))
+        _unavailable(e)
         return []
     return [EVENT_ADAPTER.validate_python(r.body) for r in rows]
 
 
-def respondent_names(slugs: list[str]) -> dict[str, str]:
-    """The respondent of each case, where it is an organisation, from its stored opening: `enforce list` shows
-    it without its name being in a search attribute or memo (neither of which a store of the case's own needs).
-    A case the store here does not hold (yet) is missing from the answer."""
-    from workflows.messages import workflow_id
+def _unavailable(e: Exception) -> None:
+    from enforce import logs
+
+    logs.get_logger("enforce.record").warning("event store unavailable", error=str(e))
+
+
+def respondent_names(records: list[str]) -> dict[str, str]:
+    """The respondent of each case (by the workflow id of its joint record), where it is an organisation, from
+    its stored opening: `enforce list` shows it without its name being in a search attribute or memo (neither
+    of which a store of the case's own needs). A case the store here does not hold (yet) is missing from the
+    answer."""
+    from store import Store, StoreUnavailable
 
     found: dict[str, str] = {}
     try:
         store = Store()
-        for slug in slugs:
-            row = store.first(workflow_id(slug))
+        for record in records:
+            row = store.first(record)
             respondent = row.body.get("respondent") if row and row.type == "InvestigationOpened" else None
             if isinstance(respondent, dict) and respondent.get("kind", "organisation") == "organisation":
-                found[slug] = str(respondent.get("name", ""))
+                found[record] = str(respondent.get("name", ""))
     except StoreUnavailable as e:
-        structlog.get_logger("enforce.record").warning("event store unavailable", error=str(e))
+        _unavailable(e)
     return found
 
 
 async def _live_after(client: Client | None, slug: str, record: str, after: int) -> list[ev.Event] | None:
     """The live workflow's events after `after`, or None when it does not answer (gone, no worker)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from enforce import investigations
+
     if client is None:
         return None
     try:
@@ -105,6 +120,8 @@ async def _live_after(client: Client | None, slug: str, record: str, after: int)
 async def read(client: Client | None, slug: str, record: str | None = None) -> Record:
     """The whole record: stored events, then the live ones after the last stored (when the workflow answers).
     Raises NotFound when neither has any."""
+    from workflows.messages import workflow_id
+
     record = record or workflow_id(slug)
     stored = await asyncio.to_thread(_stored, record)
     last = stored[-1].seq if stored else 0
@@ -126,12 +143,20 @@ def until(events: list[ev.Event], day: date | None) -> list[ev.Event]:
 
 
 def as_party(events: list[ev.Event], state: InvestigationState, party: str | None) -> list[ev.Event]:
+    from domain.state import events_visible_to
+
     return events if not party else events_visible_to(events, state, party)
 
 
 async def state(client: Client | None, slug: str, party: str | None = None, as_of: date | None = None) -> StateView:
     """The joint record's state: the live workflow's own answer when it answers and no date is asked; else the
     fold of the record (up to `as_of`), on the case clock of that date (or of its last event)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from domain.state import fold, visible_to
+    from enforce import investigations
+    from workflows.messages import StateView
+
     if as_of is None and client is not None:
         try:
             return await asyncio.wait_for(investigations.state(client, slug, party), LIVE_TIMEOUT_S)

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from enforce import identity
-
 app = typer.Typer(help="Users' keys: a signing and a sealing key pair per user.", no_args_is_help=True)
 
 
@@ -35,6 +33,8 @@ def new(
 
     Example: `enforce keys new --party opc --user j.doe >> keyring.jsonl`
     """
+    from enforce import identity
+
     try:
         u = identity.generate(user, party, case)
     except identity.KeyError_ as e:
@@ -54,6 +54,8 @@ def list_users(
     folder: Annotated[Path | None, typer.Option("--dir", help="The key folder (default as for `keys new`).")] = None,
 ) -> None:
     """The users whose private keys are on this machine, one JSON line each (their keyring entries)."""
+    from enforce import identity
+
     try:
         for u in identity.local_users(folder):
             print(u.entry().model_dump_json(by_alias=True, exclude_none=True))

@@ -3,30 +3,32 @@
 Whatever a party or a case file wrote goes to the terminal through `plain`: a Rich `Text`, so `[/]` or
 `[link=...]` is shown rather than read as markup, with control characters (an escape sequence, a bell, a
 carriage return) shown as `\\x1b`, never sent to the terminal.
+
+The domain is imported where a view needs it, not with this module: every command imports `plain`, and
+`enforce --help` or `enforce list` needs none of the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from activities.markdown import visible
-from domain.deadlines import rule_text
-from domain.errors import DataError
-from domain.events import Event, StepRecorded, event_name
-from domain.policy import status_with_lateness
-from domain.procedure import Procedure, load_procedure
-from domain.state import DeadlineState, InvestigationState
-from workflows.details import track_rows
-from workflows.messages import StateView
+if TYPE_CHECKING:
+    from domain.events import Event
+    from domain.procedure import Procedure
+    from domain.state import DeadlineState, InvestigationState
+    from workflows.messages import StateView
 
 
 def plain(value: object, style: str = "") -> Text:
     """Party text for the terminal: shown as written, never read as markup or sent as control characters."""
+    from activities.markdown import visible
+
     return Text(visible("" if value is None else str(value)), style=style)
 
 
@@ -42,6 +44,9 @@ def deadlines_table(
 ) -> Table:
     """Clocks with days left (`today`) or their status; `late`: what was done after a clock ran out
     (`domain.policy.acted_late`), shown with the day it was done."""
+    from domain.deadlines import rule_text
+    from domain.policy import status_with_lateness
+
     table = Table(title=title, title_justify="left")
     for col in ("deadline", "authority", "kind", "due", "days left" if today else "status", "rule"):
         table.add_column(col)
@@ -62,6 +67,8 @@ def tracks_table(state: InvestigationState, procedure: Procedure | None = None) 
     """Each authority's track. Under a procedure of its own steps (the GDPR's), each authority's part in the
     procedure's words and its latest step, not the concurrence and finding of a joint investigation."""
     if state.phase:
+        from workflows.details import track_rows
+
         table = Table(title="Authorities", title_justify="left")
         for col in ("authority", "role", "file", "track", "latest step", "outcome"):
             table.add_column(col)
@@ -87,6 +94,9 @@ def tracks_table(state: InvestigationState, procedure: Procedure | None = None) 
 def procedure_of(state: InvestigationState) -> Procedure | None:
     """The shipped procedure a case runs under, in its version of the case's opening (None for one kept beside
     its case files, which this machine may not have: the views then do without its words)."""
+    from domain.errors import DataError
+    from domain.procedure import load_procedure
+
     try:
         return load_procedure(state.procedure, on=state.opened)
     except (KeyError, DataError):
@@ -163,6 +173,8 @@ def print_state(console: Console, view: StateView) -> None:
 
 
 def event_line(e: Event) -> str:
+    from domain.events import StepRecorded, event_name
+
     detail = ""
     for attr in ("deadline_id", "authority", "kind", "order", "recommendation", "outcome", "notice_id"):
         value = getattr(e, attr, None)

@@ -9,32 +9,30 @@ and `events` queries.
 Errors are one line on stderr and an exit status: 1 for Temporal unreachable or refusing, 2 for a bad option.
 This module does not import `enforce.main` (which imports it): it prints its own error line and raises
 `typer.Exit`.
+
+`list` imports the Temporal client and the event store, not the domain's models: a case is listed from its
+search attributes and the store's row of its opening.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sys
-import tomllib
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from activities.markdown import visible
 from enforce import settings
-from enforce.connect import Unreachable, connect
-from enforce.record import respondent_names
 from enforce.views import plain, procedure_of, tracks_table
-from workflows import search_attributes as sa
-from workflows.messages import MEMO_RESPONDENT
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 400)
@@ -102,6 +100,8 @@ def build_query(
 ) -> str:
     """The visibility query for `enforce list`: investigations only, one line per case (a run that continued
     as new is not listed again), AND the filters given."""
+    from workflows import search_attributes as sa
+
     parts = [f"WorkflowType = {quote(WORKFLOW_TYPE)}"]
     if state == "open":
         parts.append('ExecutionStatus = "Running"')
@@ -147,6 +147,8 @@ def _status_name(status: Any) -> str:
 def row(execution: Any, now: datetime, memo: dict[str, Any] | None = None) -> dict[str, Any]:
     """What `enforce list -o json` prints for one case (a `temporalio.client.WorkflowExecution` and its memo,
     decoded)."""
+    from workflows import search_attributes as sa
+
     attrs = execution.typed_search_attributes
     deadline = attrs.get(sa.NEXT_DEADLINE)
     status = _status_name(execution.status)
@@ -164,10 +166,18 @@ def row(execution: Any, now: datetime, memo: dict[str, Any] | None = None) -> di
         "lead": attrs.get(sa.LEAD_AUTHORITY),
         "authorities": list(attrs.get(sa.AUTHORITIES) or []),
         # Cases opened before: a search attribute, then a sealed memo; since, the event store (see `list`).
-        "respondent": (memo or {}).get(MEMO_RESPONDENT) or attrs.get(sa.RESPONDENT),
+        "respondent": _memo_respondent(memo) or attrs.get(sa.RESPONDENT),
         "started": _iso(execution.start_time),
         "closed": _iso(execution.close_time) if execution.close_time else None,
     }
+
+
+def _memo_respondent(memo: dict[str, Any] | None) -> Any:
+    if not memo:
+        return None
+    from workflows.messages import MEMO_RESPONDENT
+
+    return memo.get(MEMO_RESPONDENT)
 
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -215,6 +225,8 @@ def table(rows: list[dict[str, Any]]) -> Table:
 def _stages() -> list[str]:
     """The stages a case is listed at: the common ones, and the phases of the shipped procedures of their own
     steps (a GDPR case is at `draft-decision`, `dispute-resolution`, ...), in every version of each."""
+    import tomllib
+
     from domain.procedure import PROCEDURES_DIR
     from domain.state import Stage
 
@@ -227,6 +239,8 @@ def _stages() -> list[str]:
 
 
 async def _connect():
+    from enforce.connect import Unreachable, connect
+
     try:
         return await connect()
     except Unreachable as e:
@@ -242,9 +256,12 @@ def setup() -> None:
 
     Example: `TEMPORAL_ADDRESS=temporal.example:7233 TEMPORAL_NAMESPACE=enforcement enforce setup`
     """
+    import asyncio
+
     from temporalio.service import RPCError
 
     from enforce.dev import SearchAttributeConflict, ensure_search_attributes
+    from workflows import search_attributes as sa
 
     async def go() -> None:
         client = await _connect()
@@ -306,7 +323,11 @@ def list_cases(
 
     Example: `enforce list --stage escalation --due-within 14d -o json`, `enforce list --procedure eu-gdpr`
     """
+    import asyncio
+
     from temporalio.service import RPCError, RPCStatusCode
+
+    from enforce.record import respondent_names
 
     if open_only and closed_only:
         _fail("--open and --closed exclude each other; give neither to list both", 2)
@@ -362,9 +383,9 @@ def list_cases(
             _fail(f"cannot list investigations: {message}", code)
         # The respondent is no search attribute nor memo (case content, never sealed there): its name comes from
         # each case's stored opening, and --respondent filters here.
-        names = respondent_names([r["slug"] for r in rows.values()])
+        names = respondent_names(list(rows))
         for r in rows.values():
-            r["respondent"] = names.get(r["slug"]) or r["respondent"]
+            r["respondent"] = names.get(r["workflow_id"]) or r["respondent"]
         if respondent:
             rows = {k: r for k, r in rows.items() if r["respondent"] == respondent}
         cases = ordered(list(rows.values()))
@@ -408,6 +429,8 @@ def _event_line(e: Any) -> str:
 
 def _view(slug: str, view: Any, events: list[Any], status: str, polled: datetime) -> Group:
     """Most urgent first, so that a short terminal still shows it: the stage, the clocks, the tracks, the news."""
+    from rich.console import Group
+
     s = view.state
     stage = s.stage_name
     served = sum(n.status == "served" for n in s.notices)
@@ -466,9 +489,13 @@ def watch(
 
     Example: `enforce watch clearview-ai`
     """
+    import asyncio
+
+    from rich.live import Live
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
+    from activities.markdown import visible
     from enforce import investigations
 
     wid = f"{WORKFLOW_ID_PREFIX}{slug}"

@@ -1,10 +1,9 @@
 """`enforce simulate` of many case files in one call: a workload forecast.
 
-Every file is read and checked before any case runs; the cases then run one after another in this one
-process, each on a time-skipping server of its own (about 0.1 s to start; with one server shared, a case's
-first sleep once hung after another case, cause not found) with the same worker code and keys
-(enforce.simulate.run_many). What comes out: per case its outcome, and the deadlines of all of them per
-month (of their due date) per authority.
+Every file is read and checked before any case runs; the cases then run one after another on one
+time-skipping server with one worker (enforce.simulate.run_many, which releases the test server's clock
+between cases). What comes out: per case its outcome, and the deadlines of all of them per month (of their
+due date) per authority.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import structlog
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
@@ -39,6 +40,10 @@ STEP_TIME = time(12, 0)
 ABSENT_WAIT = 0.01
 # Calls to the test server's sleep tried, should the connection break under it.
 SLEEP_TRIES = 3
+# The task queue of the simulation's one worker (one test server per call: no other worker polls it).
+QUEUE = "simulate"
+# Real seconds a closed case's records get to complete before they are terminated.
+CLOSE_WAIT = 30.0
 
 
 class SimulationError(Exception):
@@ -188,10 +193,12 @@ async def run_many(
     done: Callable[[int, SimulationResult | SimulationError], None] = lambda i, r: None,
     before_shutdown: Callable[[Client], Awaitable[None]] | None = None,
 ) -> list[SimulationResult | SimulationError]:
-    """Simulate the cases one after another in this process: each case's result, or the SimulationError that
-    stopped it (a step refused: that case's workflows are ended, the next one runs). One after another, not
-    together: a time-skipping server's clock is one for all its workflows, and each case skips it to its own
-    dates. The slugs are distinct (a case's workflow ids and folder are named by its slug)."""
+    """Simulate the cases one after another on one time-skipping server with one worker: each case's result, or
+    the SimulationError that stopped it (a step refused: that case's workflows are ended, the next one runs).
+    One after another, not together: the test server's clock is one for all its workflows, and each case skips
+    it to its own dates (a case opened later on the server's clock runs on its own dates all the same: its
+    case clock is shifted from the server's when it opens, domain/clock.py). The slugs are distinct (a case's
+    workflow ids and folder are named by its slug)."""
     slugs = [case.slug for case, _ in cases]
     if len(set(slugs)) != len(slugs):
         raise ValueError("two of the cases have the same slug")
@@ -226,41 +233,105 @@ def _converter() -> tuple[DataConverter, dict[str, str]]:
 
 
 async def _run(cases, folder: Path, progress, done, before_shutdown, converter) -> list:
-    results: list[SimulationResult | SimulationError] = []
-    for i, (case, procedure) in enumerate(cases):
-        data = folder / case.slug
-        shutil.rmtree(data, ignore_errors=True)
-        os.environ["ENFORCE_DATA_DIR"] = str(data)
-        last = before_shutdown if i == len(cases) - 1 else None
-        results.append(await _on_a_server(case, procedure, progress, last, converter))
-        done(i, results[-1])
-    return results
-
-
-async def _on_a_server(case: CaseFile, procedure: Procedure, progress, before_shutdown, converter):
-    """One case on a time-skipping server of its own (it starts in ~0.1 s). A second case on the server of a
-    first one that had completed hung in its first sleep (the server never skipped, nothing pending): the
-    cases of one call share this process, its worker code and keys, not the server."""
+    """The cases one after another on one time-skipping server, with one worker: each case's workflows are over
+    (closed, or ended when it stopped) and the server's time released before the next case starts."""
     import worker  # the same workflows and activities a live worker runs
 
+    results: list[SimulationResult | SimulationError] = []
     env = await start_skipping(
         data_converter=converter,
         runtime=quiet_runtime(),
         identity=client_identity("enforce simulate"),
     )
     try:
-        queue = f"simulate-{case.slug}"
-        async with Worker(env.client, task_queue=queue, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
-            try:
-                result: SimulationResult | SimulationError = await _case(env, case, procedure, queue, progress)
-            except SimulationError as e:
-                await _end(env.client, case)
-                result = e
+        async with Worker(env.client, task_queue=QUEUE, workflows=worker.WORKFLOWS, activities=worker.ACTIVITIES):
+            for i, (case, procedure) in enumerate(cases):
+                data = folder / case.slug
+                shutil.rmtree(data, ignore_errors=True)
+                os.environ["ENFORCE_DATA_DIR"] = str(data)
+                try:
+                    result: SimulationResult | SimulationError = await _case(env, case, procedure, QUEUE, progress)
+                except SimulationError as e:
+                    result = e
+                await _over(env, case, closed=isinstance(result, SimulationResult) and result.stage == "closed")
+                results.append(result)
+                done(i, result)
             if before_shutdown:
                 await before_shutdown(env.client)
     finally:
         await env.shutdown()
-    return result
+    return results
+
+
+async def _over(env: WorkflowEnvironment, case: CaseFile, *, closed: bool) -> None:
+    """Make a case's workflows over before the next case runs on the same server.
+
+    A closed case's records complete on their own, within a workflow task or two of the joint record: they
+    are waited for. Records still running after that (a case that stopped at a refused step, or ran out of
+    clocks before it closed) are terminated: they would otherwise run on under the next case, in its folder.
+    Then the server's time is released of what the test server holds for tracks that completed after the run
+    of the joint record that started them had closed (`_leaked_locks`)."""
+    ids = _records(case)
+    if closed:
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(env.client.get_workflow_handle(wid).result() for wid in ids)), CLOSE_WAIT
+            )
+        except (TimeoutError, WorkflowFailureError, RPCError):
+            pass  # whatever is still running is ended below
+    for wid in ids:
+        try:
+            await env.client.get_workflow_handle(wid).terminate("simulation over")
+        except RPCError:
+            pass  # completed already, or never started
+    for _ in range(await _leaked_locks(env.client, case)):
+        await env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+
+
+# How the test server reports a workflow's end to the run of its parent: a child ended otherwise (terminated,
+# continued as new) reports nothing and holds nothing.
+_REPORTED = {
+    WorkflowExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+    WorkflowExecutionStatus.TIMED_OUT,
+}
+
+
+async def _leaked_locks(client: Client, case: CaseFile) -> int:
+    """How many time-skipping locks the test server holds, and will never let go, for this case's tracks.
+
+    The Java test server (temporal-test-server, TestWorkflowMutableStateImpl) takes a lock on its clock when a
+    child workflow completes (fails, is cancelled, times out), to be released by the parent run once it has
+    recorded that end. A parent run that has closed records nothing (the call fails, NOT_FOUND) and the lock
+    stays: the server's time no longer skips, and the next sleep waits in real time (years, here). A track
+    completes just after the joint record closes (the joint record does not wait for its tracks, which are
+    started with ParentClosePolicy.ABANDON), and a joint record that continued as new has closed the run that
+    started them: each such track holds one lock. Seen from outside, such a track is one whose end is still
+    pending in its (closed) parent run (`pending_children` of that run)."""
+    leaked = 0
+    parents: dict[tuple[str, str], set[str] | None] = {}  # (id, run) -> children pending there, None if open
+    for wid in _records(case)[1:]:
+        try:
+            child = await client.get_workflow_handle(wid).describe()
+        except RPCError:
+            continue  # never started
+        info = child.raw_description.workflow_execution_info
+        if child.status not in _REPORTED or not info.HasField("parent_execution"):
+            continue
+        key = (info.parent_execution.workflow_id, info.parent_execution.run_id)
+        if key not in parents:
+            parent = await client.get_workflow_handle(key[0], run_id=key[1]).describe()
+            running = parent.status == WorkflowExecutionStatus.RUNNING
+            parents[key] = None if running else {p.workflow_id for p in parent.raw_description.pending_children}
+        pending = parents[key]
+        if pending is not None and wid in pending:
+            leaked += 1
+    return leaked
+
+
+def _records(case: CaseFile) -> list[str]:
+    return [investigations.workflow_id(case.slug)] + [investigations.track_id(case.slug, a) for a in case.authorities]
 
 
 async def _case(env: WorkflowEnvironment, case: CaseFile, procedure: Procedure, queue: str, progress):
@@ -282,17 +353,6 @@ async def _case(env: WorkflowEnvironment, case: CaseFile, procedure: Procedure, 
     view = await _play_out(env, env.client, case, progress, events)
     await gather(env.client, case.slug, events)
     return SimulationResult(slug=case.slug, data_dir=os.environ["ENFORCE_DATA_DIR"], events=events, state=view.state)
-
-
-async def _end(client: Client, case: CaseFile) -> None:
-    """End a case stopped by a refused step, so that its clocks do not run on under the next case's."""
-    for wid in [investigations.workflow_id(case.slug)] + [
-        investigations.track_id(case.slug, a) for a in case.authorities
-    ]:
-        try:
-            await client.get_workflow_handle(wid).terminate("simulation stopped: a step was refused")
-        except RPCError:
-            pass  # not started, or completed already
 
 
 def _signers(case: CaseFile) -> dict[str, identity.User]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 from domain import events as ev
 from domain.deadlines import countable_days_between, due_date, extended_due, reminder_dates, resume
-from enforce import codec, simulate
+from enforce import codec, investigations, simulate
 from enforce.cases import load_case
 from tests.casefiles import CLEARVIEW, ROOT, clearview_text, write_case
 
@@ -265,7 +267,9 @@ async def test_case_file_steps_name_a_clock_by_rule_and_authority(tmp_path):
 
 # ------------------------------------------------------------------ many case files in one call (a forecast)
 
-FORECAST = [ROOT / "cases" / n for n in ("rcmp.toml", "corvid-maps.toml", "lumen-social.toml")]
+# Cases of several tracks first: each of their tracks completes just after the joint record, which on a shared
+# test server held its clock for good (the next case hung) until simulate released it.
+FORECAST = [ROOT / "cases" / n for n in ("corvid-maps.toml", "lumen-social.toml", "rcmp.toml")]
 
 
 def enforce_cli(data: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -282,7 +286,8 @@ async def test_many_case_files_in_one_call_give_what_each_gives_alone_and_the_de
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
 
-    # Each case simulated alone, on a server of its own: the same outcome, and the deadlines counted here.
+    # Each case simulated alone, on a server of its own (one call, one case): the same outcome, and the deadlines
+    # counted here.
     months: dict[str, dict[str, int]] = {}
     for path, got in zip(FORECAST, found["cases"], strict=True):
         case, procedure = load_case(path, forecast=True)
@@ -317,6 +322,96 @@ async def test_a_folder_of_case_files_prints_each_case_and_the_month_table(tmp_p
     case, procedure = load_case(ROOT / "cases" / "rcmp.toml", forecast=True)
     for d in (await simulate.run(case, procedure)).deadlines:
         assert d.due.strftime("%Y-%m") in done.stdout
+
+
+def rcmp_variant(tmp_path: Path, slug: str, edit) -> Path:
+    text = (ROOT / "cases" / "rcmp.toml").read_text().replace('slug = "rcmp"', f'slug = "{slug}"', 1)
+    return write_case(tmp_path, edit(text), f"{slug}.toml")
+
+
+def same_as_alone(got: simulate.SimulationResult, alone: simulate.SimulationResult) -> None:
+    """What a forecast shows of a case, and more: the record event by event (its day), every clock, every track."""
+    assert got.slug == alone.slug and got.stage == alone.stage
+    assert [(e.seq, e.type, e.on.date()) for e in got.events] == [(e.seq, e.type, e.on.date()) for e in alone.events]
+    assert [d.model_dump() for d in got.deadlines] == [d.model_dump() for d in alone.deadlines]
+    assert {a: t.model_dump() for a, t in got.tracks.items()} == {a: t.model_dump() for a, t in alone.tracks.items()}
+
+
+async def test_cases_after_a_refused_and_an_unfinished_one_on_one_server_give_what_they_give_alone(tmp_path):
+    refused = rcmp_variant(
+        tmp_path, "rcmp-refused", lambda t: t.replace('recommendation = "R2"', 'recommendation = "R9"')
+    )
+    unfinished = rcmp_variant(tmp_path, "rcmp-unfinished", lambda t: t[: t.index("[[steps]]\non = 2022-06-10")])
+    files = [FORECAST[1], refused, unfinished, FORECAST[0]]
+    cases = [load_case(f, forecast=True) for f in files]
+    seen: dict[str, list] = {}
+
+    async def on_the_server(client):
+        """After the last case, before the call's one server stops: every case's records, from its one client."""
+        for case, _ in cases:
+            ids = [investigations.workflow_id(case.slug)] + [
+                investigations.track_id(case.slug, a) for a in case.authorities
+            ]
+            seen[case.slug] = [await client.get_workflow_handle(wid).describe() for wid in ids]
+
+    results = await simulate.run_many(cases, before_shutdown=on_the_server)
+
+    assert isinstance(results[1], simulate.SimulationError)
+    assert str(results[1]).startswith("steps[4] (2022-06-10 verify-recommendation by opc): recommendation: 'R9'")
+    for (case, procedure), got in zip(cases, results, strict=True):
+        if isinstance(got, simulate.SimulationError):
+            with pytest.raises(simulate.SimulationError) as alone:
+                await simulate.run(case, procedure)
+            assert str(alone.value) == str(got)
+        else:
+            same_as_alone(got, await simulate.run(case, procedure))
+    assert results[2].stage not in ("closed", None) and results[2].state.next_deadline is None  # ran out of clocks
+
+    # One server: all the cases' records are on it at the end, one after another on its one clock, on one queue.
+    closed = {c.slug: getattr(r, "stage", None) == "closed" for (c, _), r in zip(cases, results, strict=True)}
+    for slug, records in seen.items():
+        want = "COMPLETED" if closed[slug] else "TERMINATED"  # ended, so as not to run on under the next case
+        assert [r.status.name for r in records] == [want] * len(records), slug
+        assert {r.task_queue for r in records} == {simulate.QUEUE}
+    spans = [(min(r.start_time for r in seen[c.slug]), max(r.close_time for r in seen[c.slug])) for c, _ in cases]
+    assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:], strict=False))
+
+
+def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(tmp_path):
+    """stderr a terminal (a pty): the bar is redrawn with carriage returns, steps shown, one line at the end."""
+    leader, follower = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {**os.environ, "ENFORCE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    files = [str(FORECAST[2]), str(FORECAST[0])]
+    done = subprocess.run(
+        [sys.executable, "-m", "enforce.main", "simulate", *files, "-o", "json"], env=env, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=follower, timeout=600,
+    )  # fmt: skip
+    os.close(follower)
+    reader.join(10)
+    os.close(leader)
+    shown = b"".join(chunks).decode().replace("\r\n", "\n")  # the terminal's own line ends
+    assert done.returncode == 0, shown
+    assert json.loads(done.stdout)["cases"][1]["stage"] == "closed"
+    redraws = shown.split("\r")
+    assert len(redraws) > 10  # each step of each case redrawn on the one line
+    assert any("verify-recommendation by opc" in r for r in redraws)
+    assert shown.count("\n") == 1 and shown.endswith("\n")  # one line, ended once the last case is done
+    assert "] 2/2 " in redraws[-1] and redraws[-1].rstrip().endswith(f"{files[1]}: closed")
+    assert any("] 1/2 " in r and r.rstrip().endswith(f"{files[0]}: closed") for r in redraws)
 
 
 BAD_EDITS = [

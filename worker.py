@@ -28,8 +28,9 @@ RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_p
 log = structlog.get_logger("enforce.worker")
 
 
-def build(client: Client, task_queue: str = settings.TASK_QUEUE) -> Worker:
-    """A worker with the record key set loaded (created first where it is missing), for its workflows."""
+def build(client: Client, task_queue: str = settings.TASK_QUEUE, **options) -> Worker:
+    """A worker with the record key set loaded (created first where it is missing), for its workflows.
+    `options`: more `Worker` options (a benchmark's cache size or task slots), the runner always RUNNER."""
     path = keys.install()
     log.info("record keys loaded", file=str(path))
     ring = identity.keyring_file()
@@ -37,7 +38,9 @@ def build(client: Client, task_queue: str = settings.TASK_QUEUE) -> Worker:
         log.info("keyring loaded", file=str(ring), users=len(identity.install(ring)))
     else:
         log.warning("no keyring: every act is refused until there is one", file=str(ring))
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES, workflow_runner=RUNNER)
+    return Worker(
+        client, task_queue=task_queue, workflows=WORKFLOWS, activities=ACTIVITIES, workflow_runner=RUNNER, **options
+    )
 
 
 async def serve(stop: asyncio.Event | None = None) -> None:

@@ -43,39 +43,62 @@ WORKFLOWS_PER_CASE = 5  # the joint record and four tracks
 ERRORS: dict[str, int] = {}  # RPC errors met while waiting for cases to park, by message
 
 
-async def serve_worker(address: str, queue: str, max_cached: int) -> None:
-    """The worker subprocess: the project's workflows and activities, with a cache of `max_cached`."""
+async def serve_worker(address: str, queue: str, options: dict) -> None:
+    """The worker subprocess: the project's worker as `worker.build` makes it (its sandbox runner and passthrough),
+    with these `Worker` options (the cache size, task slots, pollers). With `trace` set: tracemalloc runs, and
+    SIGUSR1 writes a snapshot to that path (then "snapshot" on stdout)."""
+    import tracemalloc
+
     from temporalio.client import Client
-    from temporalio.worker import Worker
 
     import worker as enforce_worker
-    from enforce import codec, keys
+    from enforce import codec
 
-    keys.install()
+    trace = options.pop("trace", None)
+    if trace:
+        tracemalloc.start(int(options.pop("trace_frames", 1)))
     client = await Client.connect(address, data_converter=codec.data_converter())
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=enforce_worker.WORKFLOWS,
-        activities=enforce_worker.ACTIVITIES,
-        max_cached_workflows=max_cached,
-    ):
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if trace:
+
+        def snapshot() -> None:
+            import gc
+
+            gc.collect()
+            tracemalloc.take_snapshot().dump(trace)
+            print("snapshot", flush=True)
+
+        loop.add_signal_handler(signal.SIGUSR1, snapshot)
+    async with enforce_worker.build(client, task_queue=queue, **options):
         print("ready", flush=True)
         await stop.wait()
 
 
-def start_worker(address: str, queue: str, max_cached: int) -> subprocess.Popen:
+def start_worker(address: str, queue: str, max_cached: int, **options) -> subprocess.Popen:
+    import json
+
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-worker", address, queue, str(max_cached)],
+        [sys.executable, __file__, "--serve-worker", address, queue,
+         json.dumps({"max_cached_workflows": max_cached, **options})],
         stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
         cwd=ROOT,
-    )
+    )  # fmt: skip
     assert proc.stdout is not None
-    proc.stdout.readline()  # "ready"
+    wait_for(proc, "ready")
     return proc
+
+
+def wait_for(proc: subprocess.Popen, word: str) -> None:
+    """Read the worker's stdout up to a line `word` (its log lines come before)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == word:
+            return
+    raise SystemExit(f"the worker ended before saying {word!r}")
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
@@ -101,12 +124,19 @@ async def list_in_process(client, within_days: int) -> tuple[float, int]:
     return time.perf_counter() - started, n
 
 
-async def open_parked(client, case, procedure, queue: str, gate: asyncio.Semaphore) -> None:
+POLLS = [0]  # state queries asked while waiting for cases to park
+PARKING: list[float] = []  # seconds from start to parked, per case
+
+
+async def open_parked(client, case, procedure, queue: str, gate: asyncio.Semaphore, poll: float) -> None:
     from enforce import investigations
 
     async with gate:
+        started = time.perf_counter()
         await investigations.start(client, case, procedure, task_queue=queue, indexed=True)
         while True:
+            await asyncio.sleep(poll)
+            POLLS[0] += 1
             try:
                 view = await investigations.state(client, case.slug)
             except RPCError as e:  # a dev server too busy to answer in time: ask again
@@ -114,8 +144,8 @@ async def open_parked(client, case, procedure, queue: str, gate: asyncio.Semapho
                 await asyncio.sleep(1.0)
                 continue
             if view.state.stage is not None and view.state.stage.value == "investigating" and not view.pending:
+                PARKING.append(time.perf_counter() - started)
                 return
-            await asyncio.sleep(0.2)
 
 
 async def query_latencies(client, slugs: list[str], k: int) -> list[float]:
@@ -146,9 +176,85 @@ def cli_list(address: str, *args: str) -> tuple[float, str]:
     return seconds, f"{len(json.loads(done.stdout))} cases listed"
 
 
+def database_mib(db: Path | None) -> str:
+    if db is None:
+        return "in memory"
+    return f"{sum(p.stat().st_size for p in db.parent.glob('temporal.db*')) / 2**20:.1f} MiB"
+
+
+def worker_options(args) -> dict:
+    out = {}
+    if args.workflow_tasks:
+        out["max_concurrent_workflow_tasks"] = args.workflow_tasks
+    if args.pollers:
+        out["max_concurrent_workflow_task_polls"] = args.pollers
+    return out
+
+
 def ms(xs: list[float]) -> str:
     p50, p99 = harness.quantiles(xs)
     return f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms over {len(xs)}"
+
+
+async def memory_profile(args) -> None:
+    """What a cached case costs the worker: tracemalloc snapshots in the worker subprocess after n and 2n cases
+    parked (every workflow cached), the difference by file and line, and by traceback for the largest."""
+    import tracemalloc
+
+    harness.private_env()
+    from enforce.cases import load_case
+
+    n = args.profile_memory
+    run = uuid.uuid4().hex[:6]
+    base, procedure = load_case(ROOT / "cases" / "clearview.toml")
+    cases = [base.model_copy(update={"slug": f"pm-{run}-{i:05d}"}) for i in range(2 * n)]
+    folder = Path(tempfile.mkdtemp(prefix="enforce-parked-trace-"))
+    async with harness.dev_server() as env:
+        client = env.client
+        address = client.service_client.config.target_host
+        queue = f"parked-{run}"
+        worker = start_worker(address, queue, 10 * n + 10, trace=str(folder / "a"), trace_frames=args.frames)
+        try:
+            gate = asyncio.Semaphore(args.concurrency)
+            snaps, rss = [], []
+            for k, part in enumerate((cases[:n], cases[n:])):
+                await asyncio.gather(*(open_parked(client, c, procedure, queue, gate, args.poll) for c in part))
+                await asyncio.sleep(3.0)  # the last appends and their workflow tasks
+                path = folder / f"s{k}"
+                os.kill(worker.pid, signal.SIGUSR1)
+                await asyncio.to_thread(wait_for, worker, "snapshot")
+                (folder / "a").rename(path)
+                snaps.append(tracemalloc.Snapshot.load(str(path)))
+                rss.append(harness.rss_mib(worker.pid))
+        finally:
+            stop_worker(worker)
+    grown = snaps[1].compare_to(snaps[0], "lineno")
+    total = sum(d.size_diff for d in grown)
+    wf = n * WORKFLOWS_PER_CASE
+    print(
+        f"{n} more cases ({wf} workflows) cached: traced Python memory +{total / 2**20:.1f} MiB "
+        f"({total / n / 1024:.0f} KiB a case, {total / wf / 1024:.0f} KiB a workflow); worker RSS "
+        f"{rss[0]:.0f} -> {rss[1]:.0f} MiB (+{(rss[1] - rss[0]) / n * 1024:.0f} KiB a case, with tracemalloc's own)"
+    )
+    by_file: dict[str, int] = {}
+    for d in grown:
+        f = d.traceback[0].filename
+        f = f.split("site-packages/")[-1].split(str(ROOT) + "/")[-1]
+        by_file[f] = by_file.get(f, 0) + d.size_diff
+    print("  by file (KiB a case):")
+    for f, size in sorted(by_file.items(), key=lambda x: -x[1])[:15]:
+        print(f"    {size / n / 1024:8.1f}  {f}")
+    print("  by line (KiB a case, blocks a case):")
+    for d in grown[:25]:
+        fr = d.traceback[0]
+        f = fr.filename.split("site-packages/")[-1].split(str(ROOT) + "/")[-1]
+        print(f"    {d.size_diff / n / 1024:8.1f}  {d.count_diff / n:8.0f}  {f}:{fr.lineno}")
+    if args.frames > 1:
+        print("  by traceback, the largest:")
+        for d in snaps[1].compare_to(snaps[0], "traceback")[:8]:
+            print(f"    {d.size_diff / n / 1024:8.1f} KiB a case")
+            for fr in d.traceback.format()[-2 * args.frames :]:
+                print(f"        {fr}")
 
 
 async def main(args) -> None:
@@ -161,39 +267,54 @@ async def main(args) -> None:
     base, procedure = load_case(ROOT / "cases" / "clearview.toml")
     cases = [base.model_copy(update={"slug": f"pk-{run}-{i:05d}"}) for i in range(args.cases)]
     slugs = [c.slug for c in cases]
-    db = Path(tempfile.mkdtemp(prefix="enforce-parked-")) / "temporal.db"
+    db = None if args.memory else Path(tempfile.mkdtemp(prefix="enforce-parked-")) / "temporal.db"
+    extra = [a for p in args.pragma for a in ("--sqlite-pragma", p)]
+    options = worker_options(args)
     startup = time.perf_counter()
-    async with harness.dev_server(db=db) as env:
-        print(f"dev server (SQLite file) ready in {time.perf_counter() - startup:.1f} s")
+    async with harness.dev_server(extra_args=extra, db=db) as env:
+        where = "in memory" if db is None else "SQLite file"
+        print(f"dev server ({where}{', ' + ' '.join(args.pragma) if args.pragma else ''}) ready in "
+              f"{time.perf_counter() - startup:.1f} s; worker options {options or 'the SDK defaults'}, "
+              f"{args.concurrency} cases opened at once, parked polled every {args.poll} s")  # fmt: skip
         client = env.client
         address = client.service_client.config.target_host
         queue = f"parked-{run}"
         server = harness.server_pids()
-        worker = start_worker(address, queue, args.default_cache)
+        worker = start_worker(address, queue, args.default_cache, **options)
         try:
             print(f"worker RSS before any case: {harness.rss_mib(worker.pid):.0f} MiB")
             gate = asyncio.Semaphore(args.concurrency)
             started = time.perf_counter()
             cpu0 = sum(harness.cpu_seconds(p) for p in server)
-            jobs = [asyncio.create_task(open_parked(client, c, procedure, queue, gate)) for c in cases]
+            wcpu0, me0, load0 = harness.cpu_seconds(worker.pid), time.process_time(), os.getloadavg()[0]
+            jobs = [asyncio.create_task(open_parked(client, c, procedure, queue, gate, args.poll)) for c in cases]
             step = max(len(jobs) // 4, 1)
             for i, job in enumerate(jobs, 1):
                 await job
                 if i % step == 0 or i == len(jobs):
                     rate, rss = i / (time.perf_counter() - started), harness.rss_mib(worker.pid)
                     print(f"  {i:>6} cases parked, {rate:.2f} cases/s, worker RSS {rss:.0f} MiB, "
-                          f"database {db.stat().st_size / 2**20:.1f} MiB")  # fmt: skip
+                          f"database {database_mib(db)}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
             opening = time.perf_counter() - started
             server_cpu = sum(harness.cpu_seconds(p) for p in server) - cpu0
+            worker_cpu = harness.cpu_seconds(worker.pid) - wcpu0
+            client_cpu = time.process_time() - me0
             if ERRORS:
                 print(f"  RPC errors while parking (asked again): {ERRORS}")
             await asyncio.sleep(2.0)
-            size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("temporal.db-*"))
             n = args.cases
-            print(f"{n} cases opened and parked in {opening:.1f} s ({n / opening:.2f} cases/s; server CPU "
-                  f"{server_cpu:.1f} s); SQLite database {size / 2**20:.1f} MiB, "
-                  f"{size / n / 1024:.0f} KiB per case")  # fmt: skip
+            print(f"{n} cases opened and parked in {opening:.1f} s: {n / opening:.2f} cases/s (opening rate)")
+            cores = (server_cpu + worker_cpu + client_cpu) / opening
+            print(f"  CPU a case: server {server_cpu / n * 1000:.0f} ms, worker {worker_cpu / n * 1000:.0f} ms, "
+                  f"bench client {client_cpu / n * 1000:.0f} ms; in all {cores:.2f} "
+                  f"of the machine's {os.cpu_count()} cores (load average {load0:.1f} at the start)")  # fmt: skip
+            print(f"  start to parked, a case: {ms(PARKING)}; {POLLS[0] / n:.1f} state polls a case")
+            if db is not None:
+                size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("temporal.db-*"))
+                print(f"  SQLite database {size / 2**20:.1f} MiB, {size / n / 1024:.0f} KiB per case")
 
+            if args.only_open:
+                return
             print(f"default cache ({args.default_cache} workflows; {n * WORKFLOWS_PER_CASE} parked):")
             print(f"  worker RSS {harness.rss_mib(worker.pid):.0f} MiB  (issue target with all cached: <= 1024 MiB)")
             print(f"  state query on random cases: {ms(await query_latencies(client, slugs, args.queries))}"
@@ -210,7 +331,7 @@ async def main(args) -> None:
             stop_worker(worker)
 
         cache = n * WORKFLOWS_PER_CASE + 10
-        worker = start_worker(address, queue, cache)
+        worker = start_worker(address, queue, cache, **options)
         try:
             first = []
             for slug in slugs:
@@ -231,13 +352,31 @@ async def main(args) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--serve-worker":
-        asyncio.run(serve_worker(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+        import json
+
+        asyncio.run(serve_worker(sys.argv[2], sys.argv[3], json.loads(sys.argv[4])))
         os._exit(0)  # sdk-python#300
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", type=int, default=200, help="cases to park (default 200; the issue: 10000)")
     p.add_argument("--concurrency", type=int, default=10, help="cases being opened at once")
     p.add_argument("--queries", type=int, default=200, help="state queries timed on random cases")
     p.add_argument("--default-cache", type=int, default=1000, help="the default cache (the SDK's: 1000)")
-    asyncio.run(main(p.parse_args()))
+    p.add_argument("--poll", type=float, default=0.5, help="seconds between state polls while a case parks")
+    p.add_argument("--memory", action="store_true", help="the dev server in memory, not on a SQLite file")
+    p.add_argument("--pragma", action="append", default=[], help="a --sqlite-pragma for the dev server, e.g. "
+                   "journal_mode=wal or synchronous=off (repeatable)")  # fmt: skip
+    p.add_argument("--workflow-tasks", type=int, default=0, help="worker max_concurrent_workflow_tasks")
+    p.add_argument("--pollers", type=int, default=0, help="worker max_concurrent_workflow_task_polls")
+    p.add_argument(
+        "--profile-memory",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: tracemalloc in the worker between N and 2N cases cached (what a case costs)",
+    )
+    p.add_argument("--frames", type=int, default=1, help="traceback frames kept with --profile-memory")
+    p.add_argument("--only-open", action="store_true", help="stop once the cases are parked (the opening rate)")
+    args = p.parse_args()
+    asyncio.run(memory_profile(args) if args.profile_memory else main(args))
     sys.stdout.flush()
     os._exit(0)

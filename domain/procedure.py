@@ -6,7 +6,9 @@ new file, not new workflow code.
 
 from __future__ import annotations
 
+import json
 import tomllib
+from collections import OrderedDict
 from datetime import date
 from enum import StrEnum
 from importlib import resources
@@ -14,7 +16,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
 from domain.errors import DataError, describe_validation_error
 from domain.limits import LIST_MAX, PROCEDURE_FILE_BYTES_MAX, TEXT_MAX, Id, Short, check_depth, check_file
@@ -266,6 +268,14 @@ class FindingsRule(StrEnum):
     PROCEED_WITH_CONCURRING = "proceed-with-concurring"
 
 
+# Procedures decoded from the same text, shared: every workflow of every case decodes its procedure from its
+# input (five a Clearview case, ~76 KiB of Python objects each), and a worker caching 10,000 cases would hold
+# 50,000 copies of a few procedures. A Procedure is frozen and nothing changes it once validated (its lists
+# and tables included), so one object per distinct text serves every run; a run sees the same values either way.
+SHARED_MAX = 64
+_shared: OrderedDict[tuple[str, str], Procedure] = OrderedDict()
+
+
 class Procedure(Strict):
     id: Id
     title: Short
@@ -288,6 +298,27 @@ class Procedure(Strict):
     # The date this version of the procedure applies from (a case takes the version in force when it opens).
     in_force: date | None = None
     version: Short = ""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_per_text(cls, data: object, handler: ModelWrapValidatorHandler[Procedure], info: ValidationInfo):
+        # Only plain JSON data (a workflow's decoded input, a parsed file), keyed by the mode too: python-mode
+        # validation is stricter (a date given as text), so a text seen in one mode answers only for that mode.
+        if not isinstance(data, dict) or info.context is not None:
+            return handler(data)
+        try:
+            key = (info.mode, json.dumps(data, sort_keys=True, separators=(",", ":")))
+        except (TypeError, ValueError):
+            return handler(data)
+        hit = _shared.get(key)
+        if hit is not None:
+            _shared.move_to_end(key)
+            return hit
+        made = handler(data)
+        _shared[key] = made
+        if len(_shared) > SHARED_MAX:
+            _shared.popitem(last=False)
+        return made
 
     @property
     def first_phase(self) -> str:

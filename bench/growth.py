@@ -15,7 +15,8 @@ one cheap action is repeated until the joint record holds that many events:
 Every `--every` events it prints: the mean time per action over the last block, the size of the `state`
 query answer (its JSON), the current details (the workflow's `__temporal_workflow_metadata` query), the
 input of the current run (its WorkflowExecutionStarted payload, which is the continue-as-new input once the
-record has continued), its history length, and the run count. Asserts nothing.
+record has continued) and the part of it that is the index of older evidence items (`index B`, the JSON of
+`InvestigationState.evidence_older`), its history length, and the run count. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -53,16 +54,31 @@ async def sizes(client, slug: str) -> dict[str, int]:
     handle = client.get_workflow_handle(workflow_id(slug))
     meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     desc = await handle.describe()
-    start_input = 0
+    start_input, index = 0, 0
     async for e in client.get_workflow_handle(workflow_id(slug), run_id=desc.run_id).fetch_history_events():
-        start_input = sum(len(p.data) for p in e.workflow_execution_started_event_attributes.input.payloads)
+        payloads = list(e.workflow_execution_started_event_attributes.input.payloads)
+        start_input = sum(len(p.data) for p in payloads)
+        index = await evidence_index_bytes(client, payloads)
         break
     return {
         "state": len(view.model_dump_json()),
         "details": len(meta.current_details.encode()),
         "input": start_input,
+        "index": index,
         "history": desc.history_length,
     }
+
+
+async def evidence_index_bytes(client, payloads) -> int:
+    """The JSON bytes of the evidence index (`InvestigationState.evidence_older`) the run's input carries: what
+    the input still holds of the evidence items older than the state's STATE_KEPT (0 before a continue-as-new)."""
+    import json
+
+    decoded = await client.data_converter.payload_codec.decode(payloads)
+    started = json.loads(decoded[0].data) if decoded else {}
+    state = ((started or {}).get("carried") or {}).get("state") or {}
+    older = state.get("evidence_older")
+    return len(json.dumps(older, separators=(",", ":"))) if older else 0
 
 
 async def main(args) -> None:
@@ -89,7 +105,7 @@ async def main(args) -> None:
             print(f"growth of one case by `{args.action}`, to {args.events} events of the joint record; continue-as-"
                   f"new suggested after {args.suggest_after} history events")  # fmt: skip
             print(f"{'events':>7} {'ms/action':>10} {'state B':>9} {'details B':>10} {'run input B':>12} "
-                  f"{'history':>8} {'runs':>5}")  # fmt: skip
+                  f"{'index B':>8} {'history':>8} {'runs':>5}")  # fmt: skip
             events, i, block, mark = view.events, 0, [], view.events
             cpu = harness.Cpu()
             cpu.start()
@@ -105,7 +121,7 @@ async def main(args) -> None:
                     s = await sizes(client, case.slug)
                     runs = await runs_of(client, case.slug)
                     print(f"{events:>7} {sum(block) / len(block) * 1000:>10.1f} {s['state']:>9} {s['details']:>10} "
-                          f"{s['input']:>12} {s['history']:>8} {runs:>5}")  # fmt: skip
+                          f"{s['input']:>12} {s['index']:>8} {s['history']:>8} {runs:>5}")  # fmt: skip
                     block, mark = [], events
             cpu.stop()
             print(f"{i} actions in {cpu.wall:.1f} s (server CPU {cpu.server:.1f} s, worker+client CPU {cpu.me:.1f} s)")

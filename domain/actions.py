@@ -25,6 +25,7 @@ from domain.limits import (
     ID_MAX,
     LIST_MAX,
     RECOMMENDATIONS_MAX,
+    STATE_KEPT,
     Content,
     Day,
     Id,
@@ -230,7 +231,7 @@ class RecordEvidence(Action):
 
     def decide(self, s, ctx):
         shared = _authorities_named(s, "scope", self.scope, self.by)
-        eid = f"E-{len(s.evidence) + 1}"
+        eid = f"E-{s.evidence_recorded + 1}"
         fields = self.model_dump(include={"description", "sha256", "scope", "purpose"})
         out = [New(ev.EvidenceRecorded, self.by, {"evidence_id": eid, "authority": self.by, **fields})]
         if shared:
@@ -255,14 +256,17 @@ class ShareEvidence(Action):
     sealed: Content = ""
 
     def decide(self, s, ctx):
-        item = next((x for x in s.evidence if x.evidence_id == self.evidence_id), None)
+        item = s.evidence_item(self.evidence_id)
         if item is None or item.authority != self.by:
-            mine = ", ".join(x.evidence_id for x in s.evidence if x.authority == self.by) or "none"
+            held = s.evidence_held(self.by)
+            mine = ", ".join(held[-STATE_KEPT:]) or "none"
+            if len(held) > STATE_KEPT:
+                mine = f"{len(held)} items, the latest {mine}"
             raise Rejected(f"evidence_id: {self.by} holds no evidence {self.evidence_id!r} (it holds: {mine})")
         shared = _authorities_named(s, "shared_with", self.shared_with, self.by)
         fields = {"evidence_id": self.evidence_id, "authority": self.by, "shared_with": shared, "purpose": self.purpose}
         if self.sealed:
-            if not sealed.same_content(item.description, self.sealed):
+            if not item.same_content(self.sealed):
                 raise Rejected(f"sealed: not a re-seal of evidence {self.evidence_id}'s own sealed content")
             fields["sealed"] = self.sealed
         return [New(ev.EvidenceShared, self.by, fields)]
@@ -1032,8 +1036,8 @@ def unsealed(action: Action, s: InvestigationState) -> str | None:
 
 
 def _unsealed_share(action: ShareEvidence, s: InvestigationState) -> str | None:
-    item = next((x for x in s.evidence if x.evidence_id == action.evidence_id), None)
-    if item is None or not sealed.is_sealed(item.description):
+    item = s.evidence_item(action.evidence_id)
+    if item is None or not item.is_sealed:
         return None
     to = _authorities_named(s, "shared_with", action.shared_with, action.by)
     if not action.sealed:

@@ -7,6 +7,7 @@ never opening one."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 PREFIX = "sealed:1:"
@@ -38,6 +39,18 @@ def same_content(a: str, b: str) -> bool:
     """Whether two envelopes seal the very same ciphertext (a re-seal adds wraps, never changes content)."""
     pa, pb = parts(a), parts(b)
     return pa is not None and pb is not None and pa["c"] == pb["c"]
+
+
+def digest(envelope: str) -> str:
+    """What a record keeps of sealed content it no longer holds whole: the SHA-256 of its ciphertext (base64,
+    43 characters), the same for every re-seal of it (`same_content`); empty for a text in clear, and `-` (which
+    no digest equals) for one that claims to be sealed and is no envelope."""
+    if not is_sealed(envelope):
+        return ""
+    doc = parts(envelope)
+    if doc is None:
+        return "-"
+    return base64.b64encode(hashlib.sha256(doc["c"].encode()).digest()).decode().rstrip("=")
 
 
 def marker(envelope: str, reader: str | None = None) -> str:

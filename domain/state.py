@@ -6,15 +6,18 @@ authority's track (a child workflow, which sees its own events and the joint one
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from functools import singledispatch
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from domain import events as ev
+from domain import sealed as sealed_text
 from domain.case import Issue, Party, Recipient
 from domain.limits import STATE_KEPT
 
@@ -141,6 +144,113 @@ class Evidence(Frozen):
     def visible_to(self, party: str) -> bool:
         return party == self.authority or party in self.shared_with or ("all" in self.scope and party != "respondent")
 
+    @property
+    def is_sealed(self) -> bool:
+        return sealed_text.is_sealed(self.description)
+
+    def same_content(self, envelope: str) -> bool:
+        """Whether `envelope` seals this item's very content (a re-seal of it)."""
+        return sealed_text.same_content(self.description, envelope)
+
+
+EVIDENCE_NUMBER = re.compile(r"^E-([1-9][0-9]{0,17})$")
+
+
+def evidence_number(evidence_id: str) -> int | None:
+    """The number in an evidence id as `record-evidence` gives it (E-1, E-2, ...), or None."""
+    m = EVIDENCE_NUMBER.match(evidence_id)
+    return int(m.group(1)) if m else None
+
+
+class OldEvidence(Frozen):
+    """An evidence item that has left the state's list, as much of it as a record still needs: who holds it,
+    who may see it, and (sealed) the digest of its content that a re-seal of it must match. Its description,
+    hash and purpose are the record's (the event store's EvidenceRecorded and EvidenceShared)."""
+
+    evidence_id: str
+    authority: str
+    to_all: bool = False
+    shared_with: list[str] = []
+    digest: str = ""
+
+    def visible_to(self, party: str) -> bool:
+        return party == self.authority or party in self.shared_with or (self.to_all and party != "respondent")
+
+    @property
+    def is_sealed(self) -> bool:
+        return bool(self.digest)
+
+    def same_content(self, envelope: str) -> bool:
+        return self.digest not in ("", "-") and sealed_text.digest(envelope) == self.digest
+
+
+class EvidenceRun(Frozen):
+    """Consecutive older evidence items, E-`first` to E-(`first` + `count` - 1), alike in who holds them, whether
+    their scope is every authority, and whom they had been shared with when they left the state's list."""
+
+    first: int
+    count: int
+    holder: str
+    to_all: bool = False
+    shared_with: list[str] = []
+    # One digest per item (domain.sealed.digest; "" for an item in clear), or none at all when none is sealed.
+    sealed: list[str] = []
+
+
+class EvidenceIndex(Frozen):
+    """The evidence items older than the state's list, in the least that deciding a share and hiding a party's
+    evidence need: runs of items alike, the shares recorded since an item left the list, and a digest per
+    sealed item. An item in clear costs nothing here while its neighbours are alike; a sealed one its digest."""
+
+    runs: list[EvidenceRun] = []
+    # Shares recorded after an item left the list: its id -> with whom (sorted), besides its run's.
+    shared: dict[str, list[str]] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(r.count for r in self.runs)
+
+    def _run(self, n: int) -> tuple[EvidenceRun, int] | None:
+        i = bisect.bisect_right([r.first for r in self.runs], n) - 1
+        if i < 0 or n >= self.runs[i].first + self.runs[i].count:
+            return None
+        return self.runs[i], n - self.runs[i].first
+
+    def find(self, evidence_id: str) -> OldEvidence | None:
+        n = evidence_number(evidence_id)
+        found = self._run(n) if n is not None and self.runs else None
+        if found is None:
+            return None
+        run, i = found
+        return OldEvidence(
+            evidence_id=evidence_id,
+            authority=run.holder,
+            to_all=run.to_all,
+            shared_with=sorted({*run.shared_with, *self.shared.get(evidence_id, [])}),
+            digest=run.sealed[i] if run.sealed else "",
+        )
+
+    def held_by(self, party: str) -> list[str]:
+        return [f"E-{r.first + i}" for r in self.runs if r.holder == party for i in range(r.count)]
+
+    def add(self, item: Evidence) -> EvidenceIndex:
+        """With `item` (numbered after every item here) added."""
+        n = evidence_number(item.evidence_id)
+        if n is None or (self.runs and n < self.runs[-1].first + self.runs[-1].count):
+            raise ValueError(f"evidence {item.evidence_id} cannot follow the older items")
+        digest = sealed_text.digest(item.description)
+        like = (item.authority, "all" in item.scope, sorted(item.shared_with))
+        last = self.runs[-1] if self.runs else None
+        if last is not None and last.first + last.count == n and (last.holder, last.to_all, last.shared_with) == like:
+            sealed = [*(last.sealed or [""] * last.count), digest] if (digest or last.sealed) else []
+            runs = [*self.runs[:-1], last.model_copy(update={"count": last.count + 1, "sealed": sealed})]
+        else:
+            run = EvidenceRun(
+                first=n, count=1, holder=like[0], to_all=like[1], shared_with=like[2], sealed=[digest] if digest else []
+            )
+            runs = [*self.runs, run]
+        return self.model_copy(update={"runs": runs})
+
 
 class Message(Frozen):
     message_id: str
@@ -192,7 +302,12 @@ class InvestigationState(Frozen):
     findings_summary: str = ""
     recommendations: list[RecommendationState] = []
     requests: list[InformationRequest] = []
+    # The evidence register: the most recent items in full (once a record compacts it, `compact_evidence`: the
+    # last STATE_KEPT), how many were ever recorded (which numbers the next), and the least that deciding a
+    # share and hiding a party's evidence need of the older ones (never shown: the record lists them).
     evidence: list[Evidence] = []
+    evidence_recorded: int = 0
+    evidence_older: EvidenceIndex = EvidenceIndex()
     # The most recent STATE_KEPT messages; how many were ever sent (which numbers the next).
     messages: list[Message] = []
     messages_sent: int = 0
@@ -204,6 +319,23 @@ class InvestigationState(Frozen):
     step_last: dict[str, int] = {}
     steps: list[StepEntry] = []
     last_seq: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_evidence(cls, data: object) -> object:
+        # A state carried over from before the register was counted holds every item it recorded.
+        if isinstance(data, dict) and "evidence_recorded" not in data:
+            data = {**data, "evidence_recorded": len(data.get("evidence") or [])}
+        return data
+
+    def evidence_item(self, evidence_id: str) -> Evidence | OldEvidence | None:
+        """An evidence item by its id: in full when it is among the recent ones, else as its index keeps it."""
+        kept = next((x for x in self.evidence if x.evidence_id == evidence_id), None)
+        return kept if kept is not None else self.evidence_older.find(evidence_id)
+
+    def evidence_held(self, party: str) -> list[str]:
+        """The ids of the evidence items `party` holds, oldest first."""
+        return self.evidence_older.held_by(party) + [x.evidence_id for x in self.evidence if x.authority == party]
 
     # ---- derived views, never stored
 
@@ -386,11 +518,16 @@ def _(e: ev.InformationProvided, s: InvestigationState) -> dict:
 @_evolve.register
 def _(e: ev.EvidenceRecorded, s: InvestigationState) -> dict:
     item = Evidence(**e.model_dump(include={"evidence_id", "authority", "description", "sha256", "scope", "purpose"}))
-    return {"evidence": [*s.evidence, item]}
+    return {"evidence": [*s.evidence, item], "evidence_recorded": s.evidence_recorded + 1}
 
 
 @_evolve.register
 def _(e: ev.EvidenceShared, s: InvestigationState) -> dict:
+    older = s.evidence_older
+    if not any(x.evidence_id == e.evidence_id for x in s.evidence) and older.find(e.evidence_id) is not None:
+        # An older item: its share joins the index (a re-seal keeps its content, so its digest stands).
+        with_whom = sorted({*older.shared.get(e.evidence_id, []), *e.shared_with})
+        return {"evidence_older": older.model_copy(update={"shared": {**older.shared, e.evidence_id: with_whom}})}
     return {
         "evidence": [
             x.model_copy(
@@ -644,9 +781,31 @@ def _(e: ev.InvestigationClosed, s: InvestigationState) -> dict:
     return {"stage": Stage.CLOSED}
 
 
+def compact_evidence(state: InvestigationState, keep: int) -> InvestigationState:
+    """The state with only the most recent `keep` evidence items in full, the older ones in its index (an item
+    whose id `record-evidence` did not give, E-n, stays in full)."""
+    cut = len(state.evidence) - keep
+    if cut <= 0:
+        return state
+    index, stay = state.evidence_older, []
+    for x in state.evidence[:cut]:
+        if evidence_number(x.evidence_id) is None:
+            stay.append(x)
+        else:
+            index = index.add(x)
+    return state.model_copy(update={"evidence": [*stay, *state.evidence[cut:]], "evidence_older": index})
+
+
+def shown(state: InvestigationState) -> InvestigationState:
+    """The state as the `state` query answers: without the index of older evidence (the record lists those)."""
+    return state.model_copy(update={"evidence_older": EvidenceIndex()}) if state.evidence_older.runs else state
+
+
 def visible_to(state: InvestigationState, party: str) -> InvestigationState:
-    """What one party may see: evidence it owns or that was shared with it, messages it sent or received."""
-    return state.model_copy(
+    """What one party may see: evidence it owns or that was shared with it, messages it sent or received. The
+    index of older evidence is left out (it says who holds what): a party reads those items in the record,
+    `events_visible_to`."""
+    return shown(state).model_copy(
         update={
             "evidence": [x for x in state.evidence if x.visible_to(party)],
             "messages": [m for m in state.messages if party == m.sender or party in m.to],
@@ -654,13 +813,28 @@ def visible_to(state: InvestigationState, party: str) -> InvestigationState:
     )
 
 
+def register(events: Iterable[ev.Event]) -> list[Evidence]:
+    """Every evidence item in full, folded from a record's EvidenceRecorded and EvidenceShared events alone (the
+    event store's copy): what the state no longer holds of the older ones."""
+    s = InvestigationState()
+    for e in events:
+        if isinstance(e, ev.EvidenceRecorded | ev.EvidenceShared):
+            s = s.model_copy(update=_evolve(e, s))
+    return s.evidence
+
+
 def events_visible_to(events: Iterable[ev.Event], state: InvestigationState, party: str) -> list[ev.Event]:
     """The record as one party may read it: other parties' evidence and messages left out."""
-    hidden = {x.evidence_id for x in state.evidence if not x.visible_to(party)}
+    kept = {x.evidence_id: x.visible_to(party) for x in state.evidence}
     out = []
     for e in events:
-        if isinstance(e, ev.EvidenceRecorded | ev.EvidenceShared) and e.evidence_id in hidden:
-            continue
+        if isinstance(e, ev.EvidenceRecorded | ev.EvidenceShared):
+            seen = kept.get(e.evidence_id)
+            if seen is None:
+                item = state.evidence_older.find(e.evidence_id)
+                seen = item is None or item.visible_to(party)
+            if not seen:
+                continue
         if isinstance(e, ev.MessageSent) and party != e.by and party not in e.to:
             continue
         out.append(e)

@@ -206,6 +206,12 @@ async def sealed(client: Client, slug: str, action: Action, signer: identity.Use
         return action
     view = (await state(client, slug)).state
     if isinstance(action, ShareEvidence):
+        if view.evidence_item(action.evidence_id) is None and not action.sealed:
+            # An older item, no longer in the live state in full: its envelope is the record's.
+            from enforce import record
+
+            found = await record.read(client, slug)
+            view = view.model_copy(update={"evidence": record.evidence_register(found.events)})
         return _resealed(view, action, signer)
     try:
         found = content_of(action, view)

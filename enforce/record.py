@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from domain import events as ev
-    from domain.state import InvestigationState
+    from domain.state import Evidence, InvestigationState
     from workflows.messages import StateView
 
 # How long the live workflow may take to answer before the store's copy is taken as the record.
@@ -138,6 +138,15 @@ async def read(client: Client | None, slug: str, record: str | None = None) -> R
     return Record(record, events, len(stored), live is not None)
 
 
+def evidence_register(events: list[ev.Event], party: str | None = None) -> list[Evidence]:
+    """Every evidence item of a record, in full, or those `party` may see (`Evidence.visible_to`, the rule the
+    state's own view applies): what `enforce show` lists, the older items being no longer in the live state."""
+    from domain.state import register
+
+    items = register(events)
+    return items if not party else [x for x in items if x.visible_to(party)]
+
+
 def until(events: list[ev.Event], day: date | None) -> list[ev.Event]:
     return events if day is None else [e for e in events if e.on.date() <= day]
 
@@ -153,18 +162,26 @@ async def state(client: Client | None, slug: str, party: str | None = None, as_o
     fold of the record (up to `as_of`), on the case clock of that date (or of its last event)."""
     from temporalio.service import RPCError, RPCStatusCode
 
+    from domain.limits import STATE_KEPT
     from domain.state import fold, visible_to
     from enforce import investigations
     from workflows.messages import StateView
 
     if as_of is None and client is not None:
         try:
-            return await asyncio.wait_for(investigations.state(client, slug, party), LIVE_TIMEOUT_S)
+            view = await asyncio.wait_for(investigations.state(client, slug, party), LIVE_TIMEOUT_S)
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
         except TimeoutError:
             pass
+        else:
+            if view.state.evidence_recorded <= STATE_KEPT:
+                return view
+            # The live state holds only the most recent evidence items in full: the register is the record's.
+            found = await read(client, slug)
+            evidence = evidence_register(found.events, party)
+            return view.model_copy(update={"state": view.state.model_copy(update={"evidence": evidence})})
     found = await read(client, slug)
     events = until(found.events, as_of)
     folded = fold(events)

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         QUIET_WAITERS_MAX,
         SIGNAL_BYTES_MAX,
         SIGNED_IDS_KEPT,
+        STATE_KEPT,
         STORE_BATCH_BYTES,
         TAIL_EVENTS,
         TAIL_KEPT,
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.notices import NoticeRequest
     from domain.policy import next_reminder, notices_for, on_missed, refuse_incoming, reminder, tracks_follow
-    from domain.state import DeadlineState, Stage, events_visible_to, visible_to
+    from domain.state import DeadlineState, Stage, compact_evidence, events_visible_to, shown, visible_to
     from workflows import keyring, keys
     from workflows import search_attributes as sa
     from workflows.details import current_details
@@ -91,6 +92,11 @@ LEAN = "lean-record"
 # the phase's next step (the EDPB's, between a binding decision adopted and notified), not the lead. Asked only
 # where the two differ, so that a record the change does not touch records no marker.
 WHOSE_MOVE = "whose-move-by-step"
+# From this patch on, a record holding more than STATE_KEPT evidence items keeps only the most recent STATE_KEPT
+# in full and the least that deciding a share and hiding a party's evidence need of the older ones
+# (domain.state.compact_evidence): the `state` answer and the continue-as-new input stop growing with every item.
+# Asked only once there are that many: a record with fewer (every history recorded before it) never marks it.
+LEAN_EVIDENCE = "lean-evidence"
 JSON = b"json/plain"
 
 
@@ -378,6 +384,7 @@ class CaseRecord:
 
         `mirrored`: the seqs of events taken in from another record, which this one neither re-sends nor
         serves notices for."""
+        self.keep_evidence()
         self.store()
         self.publish()
         originated = [e for e in recorded if e.seq not in mirrored]
@@ -388,6 +395,11 @@ class CaseRecord:
                 self.pending.add(req.notice_id)
                 asyncio.create_task(self.serve(req))
         await self.forward(originated)
+
+    def keep_evidence(self) -> None:
+        """The older evidence items into the state's index, past STATE_KEPT (patch lean-evidence)."""
+        if len(self.inv.state.evidence) > STATE_KEPT and workflow.patched(LEAN_EVIDENCE):
+            self.inv.state = pure(compact_evidence, self.inv.state, STATE_KEPT)
 
     def lane(self, target: str, together: bool) -> asyncio.Lock:
         """What orders the batches to `target`: one lock for all targets before the signals-together patch (a
@@ -741,8 +753,7 @@ class CaseRecord:
     def query_state(self, q: RawValue = None) -> StateView:
         query = self._query_input("state", q, StateQuery)
         state = self.inv.state
-        if query.as_party:
-            state = visible_to(state, query.as_party)
+        state = visible_to(state, query.as_party) if query.as_party else shown(state)
         return StateView(
             state=state,
             clock=self.now(),

@@ -437,9 +437,10 @@ def test_a_bad_file_among_many_is_one_line_naming_it_and_nothing_runs(tmp_path, 
 
 
 def test_two_files_of_one_slug_are_refused_before_any_runs(tmp_path):
-    copy = write_case(tmp_path, (ROOT / "cases" / "rcmp.toml").read_text(), "again.toml")
-    done = enforce_cli(tmp_path / "data", "simulate", str(FORECAST[0]), str(copy))
-    assert done.returncode == 2
+    first = ROOT / "cases" / "rcmp.toml"
+    copy = write_case(tmp_path, first.read_text(), "again.toml")
+    done = enforce_cli(tmp_path / "data", "simulate", str(first), str(copy))
+    assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
-    assert line == f"error: {copy}: slug: 'rcmp' is also the slug of {FORECAST[0]}"
+    assert line == f"error: {copy}: slug: 'rcmp' is also the slug of {first}"
     assert not (tmp_path / "data" / "simulations").exists()

@@ -259,9 +259,7 @@ async def memory_profile(args) -> None:
 
 async def main(args) -> None:
     harness.private_env()
-    from enforce import investigations
     from enforce.cases import load_case
-    from workflows.messages import track_id
 
     run = uuid.uuid4().hex[:6]
     base, procedure = load_case(ROOT / "cases" / "clearview.toml")
@@ -333,21 +331,57 @@ async def main(args) -> None:
         cache = n * WORKFLOWS_PER_CASE + 10
         worker = start_worker(address, queue, cache, **options)
         try:
-            first = []
-            for slug in slugs:
-                started = time.perf_counter()
-                await investigations.state(client, slug)
-                first.append(time.perf_counter() - started)
-                for aid in base.authorities:
-                    h = client.get_workflow_handle(track_id(slug, aid))
-                    await h.query("state", investigations.StateQuery(), result_type=investigations.StateView)
-            print(f"all cached (max_cached_workflows {cache}), every record queried once after the restart:")
+            print(f"all cached (max_cached_workflows {cache}), every record queried once after the restart, "
+                  f"{args.warm_concurrency} cases at once:")  # fmt: skip
+            first, warmed, rss0 = await warm(client, worker, slugs, base.authorities, args)
             print(f"  first state query after the restart (replays the history): {ms(first)}")
-            print(f"  worker RSS {harness.rss_mib(worker.pid):.0f} MiB  (target <= 1024 MiB)")
-            print(f"  state query on random cases: {ms(await query_latencies(client, slugs, args.queries))}"
-                  f"  (target p99 <= 100 ms)")  # fmt: skip
+            rss = harness.rss_mib(worker.pid)
+            if warmed < n:
+                print(f"  stopped warming at {warmed} cases: worker RSS {rss:.0f} MiB passed --rss-limit "
+                      f"{args.rss_limit} MiB; at {(rss - rss0) / warmed * 1024:.0f} KiB a case, all {n} would be "
+                      f"~{(rss0 + (rss - rss0) / warmed * n) / 1024:.1f} GiB")  # fmt: skip
+            print(f"  worker RSS {rss:.0f} MiB with {warmed} cases ({warmed * WORKFLOWS_PER_CASE} workflows) "
+                  f"cached  (target <= 1024 MiB)")  # fmt: skip
+            cached = await query_latencies(client, slugs[:warmed], args.queries)
+            print(f"  state query on random cached cases: {ms(cached)}  (target p99 <= 100 ms)")
         finally:
             stop_worker(worker)
+
+
+async def warm(client, worker: subprocess.Popen, slugs: list[str], authorities, args) -> tuple[list[float], int, float]:
+    """Every record of every case queried once (the first query replays its history, which caches it), a few
+    cases at once, RSS printed along the way; stops early once the worker's RSS passes `--rss-limit`. Returns
+    the joint record's first-query latencies, the number of cases warmed and the RSS before."""
+    from enforce import investigations
+    from workflows.messages import track_id
+
+    first: list[float] = []
+    gate = asyncio.Semaphore(args.warm_concurrency)
+    over = asyncio.Event()
+
+    async def one(slug: str) -> None:
+        async with gate:
+            if over.is_set():
+                return
+            started = time.perf_counter()
+            await investigations.state(client, slug)
+            first.append(time.perf_counter() - started)
+            for aid in authorities:
+                h = client.get_workflow_handle(track_id(slug, aid))
+                await h.query("state", investigations.StateQuery(), result_type=investigations.StateView)
+
+    step = max(len(slugs) // 8, 1)
+    started, warmed, rss0 = time.perf_counter(), 0, harness.rss_mib(worker.pid)
+    for i in range(0, len(slugs), step):
+        await asyncio.gather(*(one(s) for s in slugs[i : i + step]))
+        warmed = min(i + step, len(slugs))
+        rss = harness.rss_mib(worker.pid)
+        each = (rss - rss0) / warmed * 1024
+        print(f"    {warmed:>6} cases warmed in {time.perf_counter() - started:.0f} s, worker RSS {rss:.0f} MiB "
+              f"({each:.0f} KiB a case over its {rss0:.0f} MiB at the restart)", flush=True)  # fmt: skip
+        if args.rss_limit and rss > args.rss_limit:
+            break
+    return first, warmed, rss0
 
 
 if __name__ == "__main__":
@@ -375,6 +409,9 @@ if __name__ == "__main__":
         help="instead: tracemalloc in the worker between N and 2N cases cached (what a case costs)",
     )
     p.add_argument("--frames", type=int, default=1, help="traceback frames kept with --profile-memory")
+    p.add_argument("--warm-concurrency", type=int, default=8, help="cases queried at once to fill the cache")
+    p.add_argument("--rss-limit", type=int, default=16384, metavar="MIB",
+                   help="stop filling the cache once the worker's RSS passes this (0: no limit)")  # fmt: skip
     p.add_argument("--only-open", action="store_true", help="stop once the cases are parked (the opening rate)")
     args = p.parse_args()
     asyncio.run(memory_profile(args) if args.profile_memory else main(args))

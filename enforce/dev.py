@@ -282,6 +282,13 @@ def server_command(port: int, ui_port: int, db: Path, namespace: str, codec_port
         "start-dev",
         "--db-filename",
         str(db),
+        # SQLite's write-ahead log: a commit is one append, not a rewrite of the journal, and it survives a
+        # crash of the server (or the worker) as the rollback journal does. A power cut can lose the last
+        # commits, never the file. About twice the opening rate of the default journal (bench/parked.py).
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
         "--port",
         str(port),
         "--ui-port",

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -215,6 +216,9 @@ def test_down_stops_both_and_the_database_persists(stack):
     assert not (data / "temporal.pid").exists() and not (data / "worker.pid").exists()
     assert not (data / "codec.pid").exists()
     assert (data / "temporal.db").exists() and (data / "temporal.log").exists()
+    # The database an older server made (rollback journal) was turned to the write-ahead log by `up`.
+    with contextlib.closing(sqlite3.connect(data / "temporal.db")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     code, report = status(data)
     assert code == 3 and report["running"] is False
     assert run(data, "down").stdout.strip() == "nothing running"

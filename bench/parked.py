@@ -55,6 +55,7 @@ async def serve_worker(address: str, queue: str, options: dict) -> None:
     from enforce import codec
 
     trace = options.pop("trace", None)
+    bare_runner = options.pop("bare", None)
     if trace:
         tracemalloc.start(int(options.pop("trace_frames", 1)))
     client = await Client.connect(address, data_converter=codec.data_converter())
@@ -71,7 +72,22 @@ async def serve_worker(address: str, queue: str, options: dict) -> None:
             print("snapshot", flush=True)
 
         loop.add_signal_handler(signal.SIGUSR1, snapshot)
-    async with enforce_worker.build(client, task_queue=queue, **options):
+    if bare_runner:  # the bare floor: BareCase alone, under the project's sandbox or none
+        from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+        from bench.bare import BareCase, bare_notice
+
+        runner = enforce_worker.RUNNER if bare_runner == "sandbox" else UnsandboxedWorkflowRunner()
+        built = Worker(
+            client, task_queue=queue, workflows=[BareCase], activities=[bare_notice], workflow_runner=runner, **options
+        )
+    else:
+        if options.pop("unsandboxed", False):  # --no-sandbox: what the sandbox costs the project's workflows
+            from temporalio.worker import UnsandboxedWorkflowRunner
+
+            enforce_worker.RUNNER = UnsandboxedWorkflowRunner()
+        built = enforce_worker.build(client, task_queue=queue, **options)
+    async with built:
         print("ready", flush=True)
         await stop.wait()
 
@@ -188,6 +204,8 @@ def worker_options(args) -> dict:
         out["max_concurrent_workflow_tasks"] = args.workflow_tasks
     if args.pollers:
         out["max_concurrent_workflow_task_polls"] = args.pollers
+    if args.no_sandbox:
+        out["unsandboxed"] = True
     return out
 
 
@@ -255,6 +273,47 @@ async def memory_profile(args) -> None:
             print(f"    {d.size_diff / n / 1024:8.1f} KiB a case")
             for fr in d.traceback.format()[-2 * args.frames :]:
                 print(f"        {fr}")
+
+
+async def park_bare(client, queue: str, i: int, gate: asyncio.Semaphore) -> None:
+    from bench.bare import BareCase, BareInput, BareView
+
+    async with gate:
+        h = await client.start_workflow(
+            BareCase.run,
+            BareInput(case=f"{queue}-{i}", lead="opc", authorities=["opc"], indexed=False),
+            id=f"{queue}-{i}",
+            task_queue=queue,
+        )
+        await h.query("state", result_type=BareView)
+
+
+async def bare_floor(args) -> None:
+    """What the Python SDK itself costs a cached workflow: n `BareCase` workflows (bench/bare.py: one timer of a
+    year, one notice activity, no domain logic), parked and all cached, with the project's data converter and
+    sandbox runner and then with no sandbox. The floor under any design of the project's records."""
+    harness.private_env()
+    n = args.bare
+    async with harness.dev_server() as env:
+        client = env.client
+        address = client.service_client.config.target_host
+        print(f"{n} bare workflows (BareCase: a timer of a year, one activity), parked and all cached:")
+        for runner in ("sandbox", "none"):
+            queue = f"bare-{uuid.uuid4().hex[:6]}"
+            worker = start_worker(address, queue, n + 10, bare=runner)
+            try:
+                rss0 = harness.rss_mib(worker.pid)
+                gate = asyncio.Semaphore(args.concurrency)
+                started = time.perf_counter()
+                await asyncio.gather(*(park_bare(client, queue, i, gate) for i in range(n)))
+                await asyncio.sleep(2.0)
+                rss = harness.rss_mib(worker.pid)
+                what = "the project's sandbox runner" if runner == "sandbox" else "no sandbox"
+                print(f"  {what:>28}: worker RSS {rss0:.0f} -> {rss:.0f} MiB in {time.perf_counter() - started:.0f} s, "
+                      f"{(rss - rss0) / n * 1024:.0f} KiB a workflow; 50,000 workflows (10,000 cases of five) "
+                      f"~{(rss0 + (rss - rss0) / n * 50_000) / 1024:.1f} GiB")  # fmt: skip
+            finally:
+                stop_worker(worker)
 
 
 async def main(args) -> None:
@@ -412,8 +471,12 @@ if __name__ == "__main__":
     p.add_argument("--warm-concurrency", type=int, default=8, help="cases queried at once to fill the cache")
     p.add_argument("--rss-limit", type=int, default=16384, metavar="MIB",
                    help="stop filling the cache once the worker's RSS passes this (0: no limit)")  # fmt: skip
+    p.add_argument("--no-sandbox", action="store_true", help="the worker without the workflow sandbox (to "
+                   "measure what it costs; the project's worker always runs it)")  # fmt: skip
+    p.add_argument("--bare", type=int, default=0, metavar="N",
+                   help="instead: N bare workflows cached, what the SDK itself costs a workflow")  # fmt: skip
     p.add_argument("--only-open", action="store_true", help="stop once the cases are parked (the opening rate)")
     args = p.parse_args()
-    asyncio.run(memory_profile(args) if args.profile_memory else main(args))
+    asyncio.run(memory_profile(args) if args.profile_memory else bare_floor(args) if args.bare else main(args))
     sys.stdout.flush()
     os._exit(0)

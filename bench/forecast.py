@@ -17,10 +17,8 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,14 +44,7 @@ def copies(folder: Path, n: int) -> list[Path]:
 
 
 def simulate(*args: str) -> tuple[float, dict]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "enforce.main", "simulate", *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    seconds = time.perf_counter() - started
+    seconds, done = harness.enforce("simulate", *args, "-o", "json")
     if done.returncode != 0:
         sys.exit(f"enforce simulate {' '.join(args)[:80]}: exit {done.returncode}: {done.stderr.strip()[-400:]}")
     return seconds, json.loads(done.stdout)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,19 +39,39 @@ def private_env(prefix: str = "enforce-bench-") -> Path:
     """A data folder, record keys and codec keys of this run's own, named in the environment for every client,
     worker and subprocess, as tests/conftest.py does for a test session."""
     data = Path(tempfile.mkdtemp(prefix=prefix))
-    os.environ["ENFORCE_DATA_DIR"] = str(data)
-    os.environ["ENFORCE_RECORD_KEYS"] = str(data / "keys" / "record-keys.json")
-    os.environ.pop("ENFORCE_CODEC_KEY", None)
-    os.environ.pop("ENFORCE_RECORD_URL", None)
+    use_data(data)
     keys.install()
-    path = data / "keys" / "codec-keys.json"
-    codec.KeySet.generate("bench").write(path)
-    os.environ["ENFORCE_CODEC_KEYS"] = str(path)
+    codec.KeySet.generate("bench").write(data / "keys" / "codec-keys.json")
     # Every act is signed: users for every party of the shipped procedures and cases, as `enforce dev up` makes.
-    os.environ["ENFORCE_USER_KEYS"] = str(data / "user-keys")
-    os.environ["ENFORCE_KEYRING"] = str(data / "keys" / "keyring.jsonl")
     users_for(identity.shipped_parties(), identity.shipped_cases())
     return data
+
+
+def use_data(data: Path) -> None:
+    """Name a bench data folder (its record keys, codec keys, users and keyring) in the environment; also how a
+    later run takes up an earlier run's folder (bench/parked.py --resume)."""
+    os.environ.pop("ENFORCE_CODEC_KEY", None)
+    os.environ.pop("ENFORCE_RECORD_URL", None)
+    os.environ.update(
+        ENFORCE_DATA_DIR=str(data),
+        ENFORCE_RECORD_KEYS=str(data / "keys" / "record-keys.json"),
+        ENFORCE_CODEC_KEYS=str(data / "keys" / "codec-keys.json"),
+        ENFORCE_USER_KEYS=str(data / "user-keys"),
+        ENFORCE_KEYRING=str(data / "keys" / "keyring.jsonl"),
+    )
+
+
+def enforce(*args: str, env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    """The `enforce` command as a user runs it, a process of its own (its start included): seconds and result."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "enforce.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    return time.perf_counter() - started, done
 
 
 def users_for(parties, cases=()) -> None:

@@ -177,19 +177,11 @@ async def query_latencies(client, slugs: list[str], k: int) -> list[float]:
 
 
 def cli_list(address: str, *args: str) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "enforce.main", "list", *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "TEMPORAL_ADDRESS": address},
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        return seconds, f"exit {done.returncode}: {done.stderr.strip()[:200]}"
     import json
 
+    seconds, done = harness.enforce("list", *args, "-o", "json", env={"TEMPORAL_ADDRESS": address})
+    if done.returncode != 0:
+        return seconds, f"exit {done.returncode}: {done.stderr.strip()[:200]}"
     return seconds, f"{len(json.loads(done.stdout))} cases listed"
 
 
@@ -322,14 +314,7 @@ async def resume(args) -> None:
     DIR --run ID --cases N`): its 10,000 cases take ~35 minutes to open, its keys are in its data folder."""
     from enforce.cases import load_case
 
-    data = Path(args.data)
-    os.environ.update(
-        ENFORCE_DATA_DIR=str(data),
-        ENFORCE_RECORD_KEYS=str(data / "keys" / "record-keys.json"),
-        ENFORCE_CODEC_KEYS=str(data / "keys" / "codec-keys.json"),
-        ENFORCE_USER_KEYS=str(data / "user-keys"),
-        ENFORCE_KEYRING=str(data / "keys" / "keyring.jsonl"),
-    )
+    harness.use_data(Path(args.data))
     base, _ = load_case(ROOT / "cases" / "clearview.toml")
     slugs = [f"pk-{args.run}-{i:05d}" for i in range(args.cases)]
     extra = [a for p in args.pragma for a in ("--sqlite-pragma", p)]
@@ -341,7 +326,7 @@ async def resume(args) -> None:
 
 
 async def main(args) -> None:
-    harness.private_env()
+    data = harness.private_env()
     from enforce.cases import load_case
 
     run = uuid.uuid4().hex[:6]
@@ -357,6 +342,8 @@ async def main(args) -> None:
         print(f"dev server ({where}{', ' + ' '.join(args.pragma) if args.pragma else ''}) ready in "
               f"{time.perf_counter() - startup:.1f} s; worker options {options or 'the SDK defaults'}, "
               f"{args.concurrency} cases opened at once, parked polled every {args.poll} s")  # fmt: skip
+        if db is not None:
+            print(f"for --resume: --resume {db} --data {data} --run {run} --cases {args.cases}")
         client = env.client
         address = client.service_client.config.target_host
         queue = f"parked-{run}"
@@ -400,9 +387,8 @@ async def main(args) -> None:
             print(f"  worker RSS {harness.rss_mib(worker.pid):.0f} MiB  (issue target with all cached: <= 1024 MiB)")
             print(f"  state query on random cases: {ms(await query_latencies(client, slugs, args.queries))}"
                   f"  (target p99 <= 100 ms)")  # fmt: skip
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "enforce.main", "--help"], capture_output=True, cwd=ROOT)
-            print(f"  `enforce --help` (the command's start, no server): {time.perf_counter() - started:.2f} s")
+            seconds, _ = harness.enforce("--help")
+            print(f"  `enforce --help` (the command's start, no server): {seconds:.2f} s")
             for days in (30, 400):
                 seconds, what = cli_list(address, "--due-within", f"{days}d")
                 inner, found = await list_in_process(client, days)

@@ -23,10 +23,10 @@ async def settle(client: Client, slug: str) -> None:
     await settled(client, slug, AUTHORITIES)
 
 
-async def failed_tasks(client: Client, slug: str) -> list[str]:
+async def failed_tasks(client: Client, slug: str, authorities: list[str] = AUTHORITIES) -> list[str]:
     """Workflow tasks that failed, in the joint record and every track."""
     out = []
-    for wid in [workflow_id(slug)] + [track_id(slug, a) for a in AUTHORITIES]:
+    for wid in [workflow_id(slug)] + [track_id(slug, a) for a in authorities]:
         async for event in client.get_workflow_handle(wid).fetch_history_events():
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 out.append(f"{wid}: {event.workflow_task_failed_event_attributes.failure.message}")

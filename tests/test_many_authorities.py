@@ -8,7 +8,6 @@ import asyncio
 import uuid
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 import worker as enforce_worker
@@ -16,7 +15,8 @@ from bench.authorities import extra_ids, write_procedure_case
 from domain.actions import parse_action
 from enforce import identity, investigations
 from enforce.simulate import settled
-from workflows.messages import track_id, workflow_id
+from tests.live import failed_tasks
+from workflows.messages import track_id
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,9 +53,4 @@ async def test_a_draft_taken_at_once_reaches_all_sixteen_tracks(dev_env, task_qu
         for aid in case.authorities:
             seen = [e.type for e in (await investigations.events(client, slug, record=track_id(slug, aid))).events]
             assert "FindingsDrafted" in seen, (aid, seen)
-        failed = []
-        for wid in [workflow_id(slug)] + [track_id(slug, a) for a in case.authorities]:
-            async for e in client.get_workflow_handle(wid).fetch_history_events():
-                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-                    failed.append(wid)
-        assert failed == []
+        assert await failed_tasks(client, slug, case.authorities) == []

@@ -87,9 +87,9 @@ def respondent_names(records: list[str]) -> dict[str, str]:
 
     found: dict[str, str] = {}
     try:
-        store = Store()
+        openings = Store().firsts(records)
         for record in records:
-            row = store.first(record)
+            row = openings.get(record)
             respondent = row.body.get("respondent") if row and row.type == "InvestigationOpened" else None
             if isinstance(respondent, dict) and respondent.get("kind", "organisation") == "organisation":
                 found[record] = str(respondent.get("name", ""))

@@ -106,6 +106,8 @@ def backend(url: str, **options: Any):
 # The lock key of the schema's migrations (a record id never has this form).
 SCHEMA_LOCK = "enforce/schema"
 _COLUMNS = "record, seq, type, on_, body, link"
+# Records asked for in one query by `Store.firsts` (well under SQLite's and PostgreSQL's parameter limits).
+FIRSTS_BATCH = 500
 
 
 # A stored body sealed by the cipher: this prefix, then the sealed bytes in base64 (a column of text on both
@@ -226,11 +228,18 @@ class Store:
             out = [r for r in out if datetime.fromisoformat(r.on).date() <= upto]
         return out
 
-    def first(self, record: str) -> Row | None:
-        """A record's first event (for a joint record, its opening), or None."""
+    def firsts(self, records: list[str]) -> dict[str, Row]:
+        """Each record's first event (for a joint record, its opening), by record; a record not stored is
+        missing. One connection, a query per FIRSTS_BATCH records (`enforce list` asks for a page of 200)."""
+        found: dict[str, Row] = {}
         with self._connect() as conn:
-            row = self._q(conn, f"SELECT {_COLUMNS} FROM events WHERE record=? AND seq=1", (record,)).fetchone()
-        return self._row(row) if row else None
+            for i in range(0, len(records), FIRSTS_BATCH):
+                batch = records[i : i + FIRSTS_BATCH]
+                marks = ", ".join("?" * len(batch))
+                sql = f"SELECT {_COLUMNS} FROM events WHERE seq=1 AND record IN ({marks})"
+                for r in self._q(conn, sql, tuple(batch)).fetchall():
+                    found[r[0]] = self._row(r)
+        return found
 
     def read_all(self) -> list[Row]:
         """Every stored event, record by record in seq order (for figures over all cases)."""

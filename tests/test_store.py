@@ -98,6 +98,20 @@ def test_records_and_cases_keep_cases_apart(store, bodies):
     assert store.count() == len(everything) == 8
 
 
+def test_firsts_gives_each_records_opening_across_batches(store, bodies, monkeypatch):
+    """`enforce list` reads the respondent of a page of cases from their openings in one go."""
+    import store as store_module
+
+    monkeypatch.setattr(store_module, "FIRSTS_BATCH", 2)  # five records: three queries, the last of one record
+    records = [f"investigation-c{i}" for i in range(5)]
+    for record in records:
+        store.append(record, linked(bodies)[:2])
+    found = store.firsts([*records, "investigation-never"])
+    assert sorted(found) == records  # the one not stored is missing, not an error
+    assert all(row.seq == 1 and row.body == bodies[0] for row in found.values())
+    assert store.firsts([]) == {}
+
+
 def test_re_append_is_silent_and_writes_nothing(store, bodies):
     store.append(RECORD, linked(bodies)[:3])
     assert store.append(RECORD, linked(bodies)) == len(bodies) - 3

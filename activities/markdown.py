@@ -12,12 +12,14 @@ string that escaped escaping could not carry a tag.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:  # imported where a template or HTML is made: a terminal showing text (`visible`) needs neither
+    import jinja2
+    from markdown_it import MarkdownIt
 
 # Control characters (C0 but tab and newline, DEL, C1) and the Unicode line/paragraph separators and bidi
 # overrides, shown as escapes rather than passed on to whatever displays the text.
@@ -69,6 +71,8 @@ def code(value: Any) -> Markdown:
 
 def environment(templates: Path) -> jinja2.Environment:
     """A Jinja environment for Markdown templates: every inserted value escaped (see `escape`)."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
         undefined=jinja2.StrictUndefined,
@@ -87,10 +91,14 @@ def unescape(markdown: str) -> str:
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
-# CommonMark with tables; `html: False` escapes raw HTML instead of passing it through; no bare-URL links.
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+@functools.cache
+def _md() -> MarkdownIt:
+    """CommonMark with tables; `html: False` escapes raw HTML instead of passing it through; no bare-URL links."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
 
 def to_html(text: str) -> str:
     """An HTML fragment from Markdown; raw HTML in the text is shown, never interpreted."""
-    return _md.render(text)
+    return _md().render(text)

@@ -32,6 +32,32 @@ def plain(value: object, style: str = "") -> Text:
     return Text(visible("" if value is None else str(value)), style=style)
 
 
+def columns(headers: Sequence[str], rows: Sequence[Sequence[Text]], gap: int = 2) -> Text:
+    """Rows of cells laid out in aligned columns under a bold header line: one `Text`, one line per row.
+
+    For the long lists (`enforce list` prints up to a page of 200 cases): a Rich `Table` measures and renders
+    every cell of every row, ~0.15 s for 200 rows, where this is ~0.02 s. A cell stays on its line: a line
+    break or tab in it is shown as `\\n` or `\\t`, so a row is never split or misaligned by what a cell holds."""
+    body = [[_one_line(c) for c in row] for row in rows]
+    widths = [max([len(h), *(row[i].cell_len for row in body)]) for i, h in enumerate(headers)]
+    out = Text()
+    out.append(" ".join(h.ljust(w + gap - 1) for h, w in zip(headers, widths, strict=True)).rstrip(), style="bold")
+    for row in body:
+        out.append("\n")
+        last = len(row) - 1
+        for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
+            out.append_text(cell)
+            if i < last:
+                out.append(" " * (width - cell.cell_len + gap))
+    return out
+
+
+def _one_line(cell: Text) -> Text:
+    if "\n" not in cell.plain and "\t" not in cell.plain:
+        return cell
+    return Text(cell.plain.replace("\n", "\\n").replace("\t", "\\t"), style=cell.style)
+
+
 def _days_left(d: DeadlineState, today: date) -> str:
     if not d.running:
         return "paused" if d.status == "paused" else ""

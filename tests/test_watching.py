@@ -145,6 +145,37 @@ async def test_list_shows_the_case_in_a_table(cli, opened):
     assert "1 investigation (1 open, 0 closed)" in result.stdout
 
 
+def test_list_keeps_each_case_on_one_aligned_line():
+    """A page of cases is one line each, columns aligned whatever a cell holds: markup is shown as written, a
+    line break or tab is shown escaped, wide characters are measured by their width, and nothing wraps on a
+    narrow terminal (the line is cut by the terminal, not split by enforce)."""
+    import io
+
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from enforce.watching import table
+
+    def case(slug, stage="investigating", days=30, status="running"):
+        due = "2027-01-01T00:00:00+00:00" if days is not None else None
+        return {"slug": slug, "stage": stage, "awaiting": "opc", "next_deadline": due, "days_left": days,
+                "open": status == "running", "status": status}  # fmt: skip
+
+    rows = [case("plain"), case("[red]x[/red]", days=-3), case("two\nlines\there"), case("調査-2027"),
+            case("finished", stage="closed", days=None, status="completed")]  # fmt: skip
+    console = Console(file=io.StringIO(), width=30, force_terminal=False)
+    console.print(table(rows), soft_wrap=True, highlight=False)
+    lines = console.file.getvalue().splitlines()
+    assert len(lines) == 1 + len(rows), lines
+    assert lines[0].split() == ["case", "stage", "whose", "move", "next", "deadline", "left", "status"]
+    assert "[red]x[/red]" in lines[2] and "overdue 3 d" in lines[2]
+    assert "two\\nlines\\there" in lines[3]
+    # The stage column starts at the same width on every line (the CJK slug is 2 cells a character).
+    stages = ["stage", *(r["stage"] for r in rows)]
+    starts = {cell_len(line[: line.index(word)]) for line, word in zip(lines, stages, strict=True)}
+    assert len(starts) == 1, lines
+
+
 async def test_list_json_is_for_scripts(cli, opened):
     [row] = await list_json(cli, opened)
     assert row["slug"] == opened and row["workflow_id"] == f"investigation-{opened}"

@@ -86,6 +86,8 @@ def respondent_names(records: list[str]) -> dict[str, str]:
     from store import Store, StoreUnavailable
 
     found: dict[str, str] = {}
+    if not records:
+        return found  # nothing listed: the store is not opened
     try:
         openings = Store().firsts(records)
         for record in records:

@@ -96,7 +96,9 @@ def _md() -> MarkdownIt:
     """CommonMark with tables; `html: False` escapes raw HTML instead of passing it through; no bare-URL links."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+    md.render("x")  # markdown-it compiles its rules on the first render: done here, before any caller shares it
+    return md
 
 
 def to_html(text: str) -> str:

@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from domain.errors import DataError, describe_validation_error
-from domain.limits import LIST_MAX, PARAGRAPH_MAX, TEXT_MAX, Day, Id, Short, check_depth
+from domain.limits import LIST_MAX, PARAGRAPH_MAX, SLUG_MAX, TEXT_MAX, Day, Id, Short, check_depth
 from domain.procedure import Procedure
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SLUG = rf"^[a-z0-9][a-z0-9-]{{0,{SLUG_MAX - 1}}}$"
 RESPONDENT = "respondent"
 
 

@@ -24,6 +24,8 @@ SEALED_MAX = 3 * TEXT_MAX
 CLIENT_IDENTITY_MAX = 200
 # A name, a title, a subject, a court, an id: one line.
 SHORT_MAX = 300
+# A case's slug (its workflow id is `investigation-<slug>`): lower-case letters, digits and hyphens.
+SLUG_MAX = 63
 # An identifier (an authority, an issue, a recommendation, a request id).
 ID_MAX = 100
 # One recommendation's text, and how many one report makes: 100 x 2000 characters stays under ACTION_BYTES_MAX.

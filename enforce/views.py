@@ -1,4 +1,4 @@
-"""How investigations look to people: Rich tables for the terminal.
+"""How investigations look to people: Rich tables and columns for the terminal.
 
 Whatever a party or a case file wrote goes to the terminal through `plain`: a Rich `Text`, so `[/]` or
 `[link=...]` is shown rather than read as markup, with control characters (an escape sequence, a bell, a
@@ -32,13 +32,15 @@ def plain(value: object, style: str = "") -> Text:
     return Text(visible("" if value is None else str(value)), style=style)
 
 
-def columns(headers: Sequence[str], rows: Sequence[Sequence[Text]], gap: int = 2) -> Text:
+def columns(headers: Sequence[str], rows: Sequence[Sequence[Text]], widest: Sequence[int], gap: int = 2) -> Text:
     """Rows of cells laid out in aligned columns under a bold header line: one `Text`, one line per row.
 
     For the long lists (`enforce list` prints up to a page of 200 cases): a Rich `Table` measures and renders
     every cell of every row, ~0.15 s for 200 rows, where this is ~0.02 s. A cell stays on its line: a line
-    break or tab in it is shown as `\\n` or `\\t`, so a row is never split or misaligned by what a cell holds."""
-    body = [[_one_line(c) for c in row] for row in rows]
+    break or tab in it is shown as `\\n` or `\\t`. A cell wider than its column's `widest` (cells, as Rich
+    measures them) is cut with an ellipsis, so one long value (a workflow id or search attribute someone set
+    by hand) cannot push every row off the screen."""
+    body = [[_fitted(c, w) for c, w in zip(row, widest, strict=True)] for row in rows]
     widths = [max([len(h), *(row[i].cell_len for row in body)]) for i, h in enumerate(headers)]
     out = Text()
     out.append(" ".join(h.ljust(w + gap - 1) for h, w in zip(headers, widths, strict=True)).rstrip(), style="bold")
@@ -52,10 +54,13 @@ def columns(headers: Sequence[str], rows: Sequence[Sequence[Text]], gap: int = 2
     return out
 
 
-def _one_line(cell: Text) -> Text:
-    if "\n" not in cell.plain and "\t" not in cell.plain:
-        return cell
-    return Text(cell.plain.replace("\n", "\\n").replace("\t", "\\t"), style=cell.style)
+def _fitted(cell: Text, widest: int) -> Text:
+    if "\n" in cell.plain or "\t" in cell.plain:
+        cell = Text(cell.plain.replace("\n", "\\n").replace("\t", "\\t"), style=cell.style)
+    if cell.cell_len > widest:
+        cell = cell.copy()
+        cell.truncate(widest, overflow="ellipsis")
+    return cell
 
 
 def _days_left(d: DeadlineState, today: date) -> str:

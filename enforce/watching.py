@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from domain.limits import SLUG_MAX
 from enforce import settings
 from enforce.views import columns, plain, procedure_of, tracks_table
 
@@ -202,6 +203,8 @@ def _status_text(status: str) -> Text:
 
 
 LIST_COLUMNS = ("case", "stage", "whose move", "next deadline", "left", "status")
+# The widest each column is shown: every slug whole; a stage or party longer than any real one is cut.
+LIST_WIDEST = (SLUG_MAX, 40, 40, 10, 20, 12)
 
 
 def table(rows: list[dict[str, Any]]) -> Text:
@@ -219,6 +222,7 @@ def table(rows: list[dict[str, Any]]) -> Text:
             )
             for r in rows
         ],
+        widest=LIST_WIDEST,
     )
 
 

@@ -98,17 +98,22 @@ def test_records_and_cases_keep_cases_apart(store, bodies):
     assert store.count() == len(everything) == 8
 
 
-def test_firsts_gives_each_records_opening_across_batches(store, bodies, monkeypatch):
+def test_firsts_gives_each_records_opening_on_one_connection(store, bodies, monkeypatch):
     """`enforce list` reads the respondent of a page of cases from their openings in one go."""
     import store as store_module
 
-    monkeypatch.setattr(store_module, "FIRSTS_BATCH", 2)  # five records: three queries, the last of one record
     records = [f"investigation-c{i}" for i in range(5)]
-    for record in records:
-        store.append(record, linked(bodies)[:2])
+    for i, record in enumerate(records):
+        store.append(record, linked([{**bodies[0], "summary": f"opening {i}"}, bodies[1]]))  # an opening of its own
+    connections = []
+    connect = store._db.connect
+    monkeypatch.setattr(store._db, "connect", lambda: connections.append(1) or connect())
+    monkeypatch.setattr(store_module, "FIRSTS_BATCH", 2)  # six records asked: three queries of two
     found = store.firsts([*records, "investigation-never"])
     assert sorted(found) == records  # the one not stored is missing, not an error
-    assert all(row.seq == 1 and row.body == bodies[0] for row in found.values())
+    assert all(found[r].record == r and found[r].seq == 1 and found[r].body["summary"] == f"opening {i}"
+               for i, r in enumerate(records))  # fmt: skip
+    assert len(connections) == 1
     assert store.firsts([]) == {}
 
 

@@ -136,7 +136,7 @@ async def list_json(env, slug: str, *args: str) -> list[dict]:
     return json.loads(result.stdout)
 
 
-async def test_list_shows_the_case_in_a_table(cli, opened):
+async def test_list_shows_the_case_on_a_line_of_its_own(cli, opened):
     result = await enforce(cli, "list", *mine(opened))
     assert result.returncode == 0, result.stderr
     [line] = [line for line in result.stdout.splitlines() if opened in line]
@@ -147,8 +147,9 @@ async def test_list_shows_the_case_in_a_table(cli, opened):
 
 def test_list_keeps_each_case_on_one_aligned_line():
     """A page of cases is one line each, columns aligned whatever a cell holds: markup is shown as written, a
-    line break or tab is shown escaped, wide characters are measured by their width, and nothing wraps on a
-    narrow terminal (the line is cut by the terminal, not split by enforce)."""
+    line break, tab or escape sequence is shown escaped, wide characters are measured by their width, a slug
+    is shown whole, a value longer than any real one (set by hand through the stock CLI) is cut, and rich does
+    not wrap the lines on a narrow terminal."""
     import io
 
     from rich.cells import cell_len
@@ -161,8 +162,10 @@ def test_list_keeps_each_case_on_one_aligned_line():
         return {"slug": slug, "stage": stage, "awaiting": "opc", "next_deadline": due, "days_left": days,
                 "open": status == "running", "status": status}  # fmt: skip
 
+    longest = "s" * 63  # the longest slug a case file may have
     rows = [case("plain"), case("[red]x[/red]", days=-3), case("two\nlines\there"), case("調査-2027"),
-            case("finished", stage="closed", days=None, status="completed")]  # fmt: skip
+            case("finished", stage="closed", days=None, status="completed"), case(longest),
+            case("esc\x1b[31mred", stage="x" * 2000)]  # fmt: skip
     console = Console(file=io.StringIO(), width=30, force_terminal=False)
     console.print(table(rows), soft_wrap=True, highlight=False)
     lines = console.file.getvalue().splitlines()
@@ -170,10 +173,15 @@ def test_list_keeps_each_case_on_one_aligned_line():
     assert lines[0].split() == ["case", "stage", "whose", "move", "next", "deadline", "left", "status"]
     assert "[red]x[/red]" in lines[2] and "overdue 3 d" in lines[2]
     assert "two\\nlines\\there" in lines[3]
-    # The stage column starts at the same width on every line (the CJK slug is 2 cells a character).
-    stages = ["stage", *(r["stage"] for r in rows)]
-    starts = {cell_len(line[: line.index(word)]) for line, word in zip(lines, stages, strict=True)}
-    assert len(starts) == 1, lines
+    assert longest in lines[6]
+    assert "\x1b" not in lines[7] and "esc\\x1b[31mred" in lines[7]
+    assert "x" * 39 + "…" in lines[7] and "x" * 41 not in lines[7]
+    # Every line has the stage and the status columns at the same width (the CJK slug is 2 cells a character).
+    stages = ["stage", *(r["stage"][:10] for r in rows)]
+    statuses = ["status", *(r["status"] for r in rows)]
+    for words, find in ((stages, str.index), (statuses, str.rindex)):
+        starts = {cell_len(line[: find(line, word)]) for line, word in zip(lines, words, strict=True)}
+        assert len(starts) == 1, lines
 
 
 async def test_list_json_is_for_scripts(cli, opened):

@@ -498,6 +498,7 @@ def watch(
     Example: `enforce watch clearview-ai`
     """
     import asyncio
+    import signal
 
     from rich.live import Live
     from temporalio.client import WorkflowExecutionStatus
@@ -523,20 +524,20 @@ def watch(
     def finished(view: Any, status: str) -> bool:
         return (view.state.stage is not None and view.state.stage.value == "closed") or status != "running"
 
-    async def live(client) -> None:
+    async def live(client, stop: asyncio.Event) -> None:
         seen: list[Any] = []
         view, status = await poll(client, seen)
         with Live(_view(slug, view, seen, status, datetime.now()), console=out, auto_refresh=False) as screen:
-            while not finished(view, status):
+            while not finished(view, status) and not stop.is_set():
                 await asyncio.sleep(interval)
                 view, status = await poll(client, seen)
                 screen.update(_view(slug, view, seen, status, datetime.now()), refresh=True)
 
-    async def lines(client) -> None:
+    async def lines(client, stop: asyncio.Event) -> None:
         seen: list[Any] = []
         last: tuple | None = None
         shown = 0
-        while True:
+        while not stop.is_set():
             view, status = await poll(client, seen)
             s = view.state
             now = (s.stage_name, s.whose_move(procedure_of(s)), status)
@@ -551,13 +552,28 @@ def watch(
             await asyncio.sleep(interval)
 
     async def go() -> None:
-        client = await _connect()
-        await (live(client) if out.is_terminal else lines(client))
+        # Ctrl-C is how one stops watching: it cancels the watch and also sets `stop`, which every turn of the
+        # loop checks, so a cancellation lost inside a poll (Python 3.11's wait_for can drop one that arrives as
+        # its call completes) still ends it at the next turn.
+        stop, main = asyncio.Event(), asyncio.current_task()
+
+        def interrupted() -> None:
+            stop.set()
+            if main is not None:
+                main.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted)
+        try:
+            client = await _connect()
+            await (live(client, stop) if out.is_terminal else lines(client, stop))
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
 
     try:
         asyncio.run(go())
     except KeyboardInterrupt:
-        return  # Ctrl-C is how one stops watching: not a failure
+        return  # Ctrl-C before the watch started: not a failure either
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ imported by the operations that use them: `enforce show` reads a state, and need
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -353,7 +354,7 @@ async def quiet(client: Client, record: str) -> QuietView | None:
     `quiet`). Asked first by the query, which costs no history and answers for a completed record too (idle for
     good); the update, which waits, only when the record is busy. None: no such workflow yet."""
     handle = client.get_workflow_handle(record)
-    for attempt in range(QUIET_ATTEMPTS):
+    for attempt in itertools.count(1):
         try:
             view = await handle.query("quiet", QuietQuery(), result_type=QuietView)
         except RPCError as e:
@@ -366,14 +367,13 @@ async def quiet(client: Client, record: str) -> QuietView | None:
             return await handle.execute_update("quiet", QuietQuery(), result_type=QuietView)
         except (RPCError, WorkflowUpdateFailedError) as e:
             refused = isinstance(e, RPCError) and e.status == RPCStatusCode.FAILED_PRECONDITION
-            if refused and attempt + 1 < QUIET_ATTEMPTS:
+            if refused and attempt < QUIET_ATTEMPTS:
                 # "Unable to perform workflow execution update due to unexpected workflow task failure": the
                 # workflow task the update reached failed and is retried by the server (seen once, on a slow
                 # machine, as a run continued as new). The record is not quiet yet: ask it again.
-                await asyncio.sleep(0.1 * (attempt + 1))
+                await asyncio.sleep(0.1 * attempt)
                 continue
             if isinstance(e, RPCError) and e.status != RPCStatusCode.NOT_FOUND:
                 raise
         # Completed while the update was on its way: the query answers for it now.
         return await handle.query("quiet", QuietQuery(), result_type=QuietView)
-    raise AssertionError("unreachable: the last attempt returns or raises")
